@@ -1,0 +1,43 @@
+// The internal contract between the call objects users hold (client-calls.ts)
+// and the transport underneath (a Channel's calls). It mirrors grpc-js's
+// `Call`/`InterceptingListener` split so interceptors can be layered later,
+// but lets a unary call hand over its only message and the half-close in the
+// same step as the headers: that is what makes one native call per RPC possible.
+import type { Status } from '../constants';
+import type { Metadata } from '../metadata';
+
+/** Final status of a call: code, human-readable details and trailing metadata. */
+export interface StatusObject {
+  code: Status;
+  details: string;
+  metadata: Metadata;
+}
+
+/** Absolute deadline: a Date, milliseconds since the epoch, or Infinity for none. */
+export type Deadline = Date | number;
+
+/** Receives what the server sends, in order. `onReceiveStatus` is called exactly once, last. */
+export interface CallListener {
+  onReceiveMetadata(metadata: Metadata): void;
+  onReceiveMessage(message: Buffer): void;
+  onReceiveStatus(status: StatusObject): void;
+}
+
+/** What may travel with the request headers in the native call that starts the RPC. */
+export interface StartOptions {
+  /** The first (for unary: only) serialized request message. */
+  message?: Buffer;
+  /** Half-close right after `message`: the client sends nothing more. */
+  halfClose?: boolean;
+}
+
+/** One RPC on a channel, as seen by the call objects. Messages are serialized bytes, unframed. */
+export interface Call {
+  start(metadata: Metadata, listener: CallListener, options?: StartOptions): void;
+  /** Queues one message; `onWritten` runs once the transport has taken it (write backpressure). */
+  sendMessage(message: Buffer, onWritten?: () => void): void;
+  halfClose(): void;
+  /** Ends the call locally with this status and resets the stream (RST_STREAM CANCEL). */
+  cancelWithStatus(code: Status, details: string): void;
+  getPeer(): string;
+}
