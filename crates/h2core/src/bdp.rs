@@ -1,0 +1,119 @@
+//! Bandwidth-delay-product estimation, the way grpc-go's `bdpEstimator` does
+//! it: when data arrives and no BDP ping is out, send a PING and count the
+//! DATA bytes that arrive until its ACK. That sample approximates how much the
+//! network holds in one round trip; when it nears the current window and the
+//! bandwidth is the best seen, the window grows to twice the sample.
+
+use std::time::{Duration, Instant};
+
+/// Largest window the estimator will ask for (grpc-go's `bdpLimit`).
+pub const BDP_LIMIT: u32 = 16 * 1024 * 1024;
+const ALPHA: f64 = 0.9;
+const BETA: f64 = 0.66;
+const GAMMA: u32 = 2;
+
+#[derive(Debug)]
+pub struct BdpEstimator {
+    bdp: u32,
+    sample: u64,
+    bw_max: f64,
+    rtt: f64,
+    ping_sent_at: Option<Instant>,
+}
+
+impl BdpEstimator {
+    pub fn new(initial_window: u32) -> BdpEstimator {
+        BdpEstimator {
+            bdp: initial_window,
+            sample: 0,
+            bw_max: 0.0,
+            rtt: 0.0,
+            ping_sent_at: None,
+        }
+    }
+
+    pub fn window(&self) -> u32 {
+        self.bdp
+    }
+
+    /// Records received DATA bytes; returns true when a BDP ping should be sent now.
+    pub fn on_data(&mut self, bytes: u64, now: Instant) -> bool {
+        if self.bdp >= BDP_LIMIT {
+            return false;
+        }
+        self.sample += bytes;
+        if self.ping_sent_at.is_none() && bytes > 0 {
+            self.ping_sent_at = Some(now);
+            return true;
+        }
+        false
+    }
+
+    /// Records the ping's ACK; returns the new window when it should grow.
+    pub fn on_ack(&mut self, now: Instant) -> Option<u32> {
+        let sent = self.ping_sent_at.take()?;
+        let rtt_sample = now.duration_since(sent).max(Duration::from_micros(1)).as_secs_f64();
+        self.rtt = if self.rtt == 0.0 {
+            rtt_sample
+        } else {
+            self.rtt + (rtt_sample - self.rtt) * ALPHA
+        };
+        let sample = std::mem::take(&mut self.sample);
+        // A sample can be up to 1.5x the real BDP on a saturated link.
+        let bw_current = sample as f64 / (self.rtt * 1.5);
+        if bw_current > self.bw_max {
+            self.bw_max = bw_current;
+        }
+        if sample as f64 >= BETA * f64::from(self.bdp) && bw_current >= self.bw_max && self.bdp < BDP_LIMIT {
+            let grown = sample.saturating_mul(u64::from(GAMMA)).min(u64::from(BDP_LIMIT)) as u32;
+            if grown > self.bdp {
+                self.bdp = grown;
+                return Some(grown);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_when_the_pipe_is_full() {
+        let mut e = BdpEstimator::new(65_535);
+        let t0 = Instant::now();
+        assert!(e.on_data(16_384, t0));
+        assert!(!e.on_data(50_000, t0));
+        assert_eq!(e.on_ack(t0 + Duration::from_millis(1)), Some(2 * 66_384));
+        assert_eq!(e.window(), 132_768);
+    }
+
+    #[test]
+    fn stays_when_the_pipe_is_not_full() {
+        let mut e = BdpEstimator::new(65_535);
+        let t0 = Instant::now();
+        assert!(e.on_data(1_000, t0));
+        assert_eq!(e.on_ack(t0 + Duration::from_millis(1)), None);
+        assert_eq!(e.window(), 65_535);
+    }
+
+    #[test]
+    fn never_exceeds_the_limit() {
+        let mut e = BdpEstimator::new(65_535);
+        let mut t = Instant::now();
+        for _ in 0..40 {
+            e.on_data(u64::from(e.window()), t);
+            t += Duration::from_millis(1);
+            e.on_ack(t);
+        }
+        assert_eq!(e.window(), BDP_LIMIT);
+        assert!(!e.on_data(1 << 20, t));
+    }
+
+    #[test]
+    fn ack_without_ping_is_ignored() {
+        let mut e = BdpEstimator::new(65_535);
+        assert_eq!(e.on_ack(Instant::now()), None);
+    }
+}

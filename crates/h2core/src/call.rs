@@ -1,0 +1,374 @@
+//! One RPC: request headers, the outgoing messages, and everything that comes
+//! back, turned into events. Each call is one tokio task; JS talks to it
+//! through an unbounded command channel keyed by the stream id.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::{ResponseFuture, SendRequest};
+use h2::{Reason, RecvStream};
+use http::header::{CONTENT_TYPE, TE, USER_AGENT};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+
+use crate::connection::ConnHandle;
+use crate::event::Event;
+use crate::framing::Decoder;
+use crate::queue::Stats;
+use crate::status::{code_from_http_status, percent_decode, status_from_h2_error, Code, Status};
+use crate::timeout::encode_timeout;
+use crate::transport::Shared;
+
+/// Commands from the embedder to a running call.
+#[derive(Debug)]
+pub enum Cmd {
+    /// A framed message; `end` half-closes after it.
+    Data(Bytes, bool),
+    HalfClose,
+}
+
+static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+static APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
+
+/// Headers a user may not set through metadata: the transport owns them.
+fn is_reserved(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "content-type" | "te" | "grpc-timeout" | "user-agent" | "host" | "connection" | "grpc-status" | "grpc-message"
+    )
+}
+
+/// Builds the request head per PROTOCOL-HTTP2. `metadata` is the flat
+/// `key\0value\0key\0value` encoding the binding receives (values already
+/// base64 for `-bin` keys).
+pub(crate) fn build_request(
+    conn: &ConnHandle,
+    path: &str,
+    authority: Option<&str>,
+    metadata: &[u8],
+    timeout: Option<Duration>,
+) -> Result<Request<()>, Status> {
+    let authority = match authority {
+        None => conn.authority.clone(),
+        Some(a) if a == conn.authority_str => conn.authority.clone(),
+        Some(a) => a
+            .parse()
+            .map_err(|e| Status::new(Code::Internal, format!("Invalid authority {a:?}: {e}")))?,
+    };
+    let path_and_query = PathAndQuery::try_from(path)
+        .map_err(|e| Status::new(Code::Internal, format!("Invalid method path {path:?}: {e}")))?;
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(conn.scheme.clone());
+    parts.authority = Some(authority);
+    parts.path_and_query = Some(path_and_query);
+    let uri = Uri::from_parts(parts).map_err(|e| Status::new(Code::Internal, format!("Invalid request URI: {e}")))?;
+
+    let mut req = Request::new(());
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_2;
+    let headers = req.headers_mut();
+    headers.insert(TE, TRAILERS.clone());
+    headers.insert(CONTENT_TYPE, APPLICATION_GRPC.clone());
+    headers.insert(USER_AGENT, conn.user_agent.clone());
+    if let Some(t) = timeout {
+        if let Ok(v) = HeaderValue::try_from(encode_timeout(t)) {
+            headers.insert(GRPC_TIMEOUT.clone(), v);
+        }
+    }
+    if !metadata.is_empty() {
+        let mut fields = metadata.split(|&b| b == 0);
+        while let Some(key) = fields.next() {
+            let value = fields.next().unwrap_or_default();
+            let name = HeaderName::from_bytes(key).map_err(|_| {
+                Status::new(
+                    Code::Internal,
+                    format!("Invalid metadata key {:?}", String::from_utf8_lossy(key)),
+                )
+            })?;
+            if is_reserved(&name) {
+                continue;
+            }
+            let value = HeaderValue::from_bytes(value).map_err(|_| {
+                Status::new(Code::Internal, format!("Invalid metadata value for key {:?}", name.as_str()))
+            })?;
+            headers.append(name, value);
+        }
+    }
+    Ok(req)
+}
+
+/// Everything a call task needs, prepared synchronously on the caller's thread.
+pub(crate) struct CallTask {
+    pub stream: u32,
+    pub send_request: SendRequest<Bytes>,
+    pub request: Request<()>,
+    pub first: Option<Bytes>,
+    pub half_close: bool,
+    pub deadline: Option<Instant>,
+    pub max_receive_message_length: usize,
+    pub cmds: UnboundedReceiver<Cmd>,
+    pub conn: Arc<ConnHandle>,
+}
+
+/// How the call ended: with a status to report, or cancelled by the embedder
+/// (who has already reported its own status).
+enum End {
+    Status(Status, HeaderMap),
+    Cancelled,
+}
+
+pub(crate) async fn run(task: CallTask, shared: Arc<Shared>) {
+    let stream = task.stream;
+    let end = drive(task, &shared).await;
+    shared.remove_stream(stream);
+    if let End::Status(status, trailers) = end {
+        shared.queue.push(Event::Status {
+            stream,
+            code: status.code,
+            message: status.message,
+            trailers,
+        });
+    }
+}
+
+/// Receive-side progress of the response.
+enum Recv {
+    Headers(ResponseFuture),
+    Body(RecvStream),
+    Trailers(RecvStream),
+    /// Only while moving between states; never observed by the loop.
+    Moving,
+}
+
+async fn drive(task: CallTask, shared: &Shared) -> End {
+    let CallTask {
+        stream,
+        send_request,
+        request,
+        first,
+        half_close,
+        deadline,
+        max_receive_message_length,
+        mut cmds,
+        conn,
+    } = task;
+    let _keep_conn_alive = conn;
+    let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+    let mut sleep = std::pin::pin!(sleep);
+
+    // Wait for a stream slot (SETTINGS_MAX_CONCURRENT_STREAMS), racing the
+    // deadline and cancellation.
+    let mut send_request = tokio::select! {
+        r = send_request.ready() => match r {
+            Ok(sr) => sr,
+            Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
+        },
+        _ = &mut sleep => return deadline_exceeded(),
+        c = cmds.recv() => match c {
+            None => return End::Cancelled,
+            // Commands cannot arrive before the stream exists only if the
+            // embedder misbehaves; treat it as a bug in our layer.
+            Some(_) => return End::Status(Status::new(Code::Internal, "write before call start"), HeaderMap::new()),
+        },
+    };
+    let end_on_headers = half_close && first.is_none();
+    let (response, mut send) = match send_request.send_request(request, end_on_headers) {
+        Ok(pair) => pair,
+        Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
+    };
+    let mut half_closed = end_on_headers;
+    if let Some(first) = first {
+        // h2 buffers this without waiting for window: the first message always
+        // goes out with the headers, which is what makes unary one round trip.
+        if let Err(e) = send.send_data(first, half_close) {
+            return End::Status(status_from_h2_error(&e), HeaderMap::new());
+        }
+        half_closed = half_close;
+    }
+
+    let mut recv = Recv::Headers(response);
+    let mut decoder = Decoder::new(max_receive_message_length);
+    let mut cmds_open = true;
+    let mut awaiting_capacity = false;
+    let mut batch: Vec<Event> = Vec::new();
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut sleep => {
+                send.send_reset(Reason::CANCEL);
+                return deadline_exceeded();
+            }
+            cmd = cmds.recv(), if cmds_open && !awaiting_capacity => match cmd {
+                None => {
+                    send.send_reset(Reason::CANCEL);
+                    return End::Cancelled;
+                }
+                Some(_) if half_closed => {}
+                Some(Cmd::Data(data, end)) => {
+                    if send.send_data(data, end).is_err() {
+                        // The stream failed; the receive side reports how.
+                        cmds_open = false;
+                        continue;
+                    }
+                    half_closed = end;
+                    if send.capacity() > 0 || end {
+                        shared.queue.push(Event::WriteAck { stream });
+                    } else {
+                        send.reserve_capacity(1);
+                        awaiting_capacity = true;
+                    }
+                }
+                Some(Cmd::HalfClose) => {
+                    let _ = send.send_data(Bytes::new(), true);
+                    half_closed = true;
+                }
+            },
+            cap = poll_fn(|cx| send.poll_capacity(cx)), if awaiting_capacity => {
+                // Room in the send buffer again (or the stream is gone, in
+                // which case the receive side reports the status).
+                let _ = cap;
+                awaiting_capacity = false;
+                shared.queue.push(Event::WriteAck { stream });
+            }
+            step = next_recv(&mut recv) => {
+                match step {
+                    Step::Headers(Ok(resp)) => {
+                        let (parts, body) = resp.into_parts();
+                        if let Some(end) = check_response_head(parts.status.as_u16(), &parts.headers) {
+                            send.send_reset(Reason::CANCEL);
+                            return end;
+                        }
+                        if body.is_end_stream() {
+                            // Trailers-only response: the status is in the headers.
+                            return status_from_trailers(parts.headers);
+                        }
+                        shared.queue.push(Event::Headers { stream, metadata: parts.headers });
+                        recv = Recv::Body(body);
+                    }
+                    Step::Data(Ok(chunk)) => {
+                        let len = chunk.len();
+                        let copied_before = decoder.bytes_copied();
+                        let fed = decoder.feed(chunk, |data| batch.push(Event::Message { stream, data }));
+                        if let Recv::Body(body) = &mut recv {
+                            // Release right away: messages are queued for JS
+                            // without limit for now (receive backpressure is
+                            // tracked in ARCHITECTURE.md).
+                            let _ = body.flow_control().release_capacity(len);
+                        }
+                        Stats::add(&shared.queue.stats.bytes_copied, (decoder.bytes_copied() - copied_before) as u64);
+                        if !batch.is_empty() {
+                            shared.queue.push_all(batch.drain(..));
+                        }
+                        if let Err(e) = fed {
+                            send.send_reset(Reason::CANCEL);
+                            return End::Status(e.to_status(), HeaderMap::new());
+                        }
+                    }
+                    Step::BodyEnd => {
+                        if let Err(e) = decoder.finish() {
+                            send.send_reset(Reason::CANCEL);
+                            return End::Status(e.to_status(), HeaderMap::new());
+                        }
+                        recv = match std::mem::replace(&mut recv, Recv::Moving) {
+                            Recv::Body(body) => Recv::Trailers(body),
+                            other => other,
+                        };
+                    }
+                    Step::Trailers(Ok(Some(trailers))) => return status_from_trailers(trailers),
+                    Step::Trailers(Ok(None)) => {
+                        return End::Status(
+                            Status::new(Code::Internal, "Server closed the stream without sending trailers"),
+                            HeaderMap::new(),
+                        )
+                    }
+                    Step::Headers(Err(e)) | Step::Data(Err(e)) | Step::Trailers(Err(e)) => {
+                        return End::Status(status_from_h2_error(&e), HeaderMap::new());
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Step {
+    Headers(Result<http::Response<RecvStream>, h2::Error>),
+    Data(Result<Bytes, h2::Error>),
+    BodyEnd,
+    Trailers(Result<Option<HeaderMap>, h2::Error>),
+}
+
+async fn next_recv(recv: &mut Recv) -> Step {
+    match recv {
+        Recv::Headers(fut) => Step::Headers(fut.await),
+        Recv::Body(body) => match body.data().await {
+            Some(r) => Step::Data(r),
+            None => Step::BodyEnd,
+        },
+        Recv::Trailers(body) => Step::Trailers(body.trailers().await),
+        Recv::Moving => std::future::pending().await,
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+fn deadline_exceeded() -> End {
+    End::Status(Status::new(Code::DeadlineExceeded, "Deadline exceeded"), HeaderMap::new())
+}
+
+/// Validates `:status` and `content-type` before anything else is trusted.
+fn check_response_head(http_status: u16, headers: &HeaderMap) -> Option<End> {
+    if http_status != 200 {
+        return Some(End::Status(
+            Status::new(
+                code_from_http_status(http_status),
+                format!("Received HTTP status code {http_status}"),
+            ),
+            HeaderMap::new(),
+        ));
+    }
+    let content_type = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    match content_type {
+        Some(ct) if ct.starts_with(b"application/grpc") => None,
+        _ => Some(End::Status(
+            Status::new(
+                Code::Unknown,
+                format!(
+                    "Received unexpected content-type {:?}",
+                    content_type.map(String::from_utf8_lossy).unwrap_or_default()
+                ),
+            ),
+            HeaderMap::new(),
+        )),
+    }
+}
+
+/// Reads `grpc-status` and `grpc-message` out of trailers (or a trailers-only
+/// response); what remains is the user's trailing metadata.
+fn status_from_trailers(mut trailers: HeaderMap) -> End {
+    let code = trailers.remove(&GRPC_STATUS);
+    let message = trailers.remove(&GRPC_MESSAGE);
+    let message = message.map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
+    let status = match code {
+        Some(c) => match Code::from_header(c.as_bytes()) {
+            Some(code) => Status::new(code, message),
+            None => Status::new(
+                Code::Unknown,
+                format!("Received invalid grpc-status {:?}", String::from_utf8_lossy(c.as_bytes())),
+            ),
+        },
+        None => Status::new(Code::Unknown, "Server ended the call without a grpc-status"),
+    };
+    trailers.remove(CONTENT_TYPE);
+    End::Status(status, trailers)
+}

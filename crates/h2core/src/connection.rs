@@ -1,0 +1,239 @@
+//! One HTTP/2 connection: dial, client preface and SETTINGS, then the driver
+//! task that polls h2 (its read and write loops), reports readiness and
+//! GOAWAY, and grows the flow-control window from BDP samples.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use h2::Ping;
+use http::uri::{Authority, Scheme};
+use http::HeaderValue;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+
+use crate::bdp::BdpEstimator;
+use crate::dial::{dial, display, Address, Socket};
+use crate::event::{ConnEvent, Event};
+use crate::sniffer::{FrameWatch, Sniffer};
+use crate::transport::Shared;
+
+/// Channel options that shape a connection. Defaults follow grpc-go.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub address: Address,
+    /// Default `:authority` for calls on this connection.
+    pub authority: String,
+    pub secure: bool,
+    pub connect_timeout: Duration,
+    pub initial_stream_window: u32,
+    pub initial_conn_window: u32,
+    /// Grow windows from BDP samples (disabled when a fixed window is asked for).
+    pub bdp_probe: bool,
+    pub max_frame_size: u32,
+    pub max_header_list_size: u32,
+    /// Default receive limit for calls (`grpc.max_receive_message_length`).
+    pub max_receive_message_length: usize,
+    pub user_agent: String,
+}
+
+impl ConnectOptions {
+    pub fn new(address: Address, authority: impl Into<String>) -> ConnectOptions {
+        ConnectOptions {
+            address,
+            authority: authority.into(),
+            secure: false,
+            connect_timeout: Duration::from_secs(20),
+            initial_stream_window: 65_535,
+            initial_conn_window: 65_535,
+            bdp_probe: true,
+            max_frame_size: 16_384,
+            max_header_list_size: 16 * 1024,
+            max_receive_message_length: 4 * 1024 * 1024,
+            user_agent: format!("h2grpc/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// What calls need from their connection, shared between the driver and callers.
+pub(crate) struct ConnHandle {
+    pub id: u32,
+    pub send_request: OnceLock<SendRequest<Bytes>>,
+    pub shutdown: Notify,
+    pub closed: AtomicBool,
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub authority_str: String,
+    pub user_agent: HeaderValue,
+    pub max_receive_message_length: usize,
+}
+
+impl ConnHandle {
+    pub fn new(id: u32, opts: &ConnectOptions) -> Result<ConnHandle, String> {
+        let authority = Authority::try_from(opts.authority.as_str())
+            .map_err(|e| format!("Invalid authority {:?}: {e}", opts.authority))?;
+        let user_agent = HeaderValue::try_from(opts.user_agent.as_str())
+            .map_err(|e| format!("Invalid user agent {:?}: {e}", opts.user_agent))?;
+        Ok(ConnHandle {
+            id,
+            send_request: OnceLock::new(),
+            shutdown: Notify::new(),
+            closed: AtomicBool::new(false),
+            scheme: if opts.secure { Scheme::HTTPS } else { Scheme::HTTP },
+            authority,
+            authority_str: opts.authority.clone(),
+            user_agent,
+            max_receive_message_length: opts.max_receive_message_length,
+        })
+    }
+}
+
+/// Runs the connection to its end and reports `Closed` with the reason.
+pub(crate) async fn drive(handle: Arc<ConnHandle>, opts: ConnectOptions, shared: Arc<Shared>) {
+    let reason = match connect_and_serve(&handle, &opts, &shared).await {
+        Ok(reason) => reason,
+        Err(reason) => reason,
+    };
+    handle.closed.store(true, Ordering::Release);
+    shared.remove_conn(handle.id);
+    shared.queue.push(Event::Connection {
+        conn: handle.id,
+        event: ConnEvent::Closed { reason },
+    });
+}
+
+async fn connect_and_serve(handle: &ConnHandle, opts: &ConnectOptions, shared: &Shared) -> Result<String, String> {
+    let started = Instant::now();
+    let socket = tokio::select! {
+        s = dial(&opts.address, opts.connect_timeout) => s.map_err(|e| e.to_string())?,
+        _ = handle.shutdown.notified() => return Ok("closed by client".to_owned()),
+    };
+    let remaining = opts.connect_timeout.saturating_sub(started.elapsed());
+    match socket {
+        Socket::Tcp(s) => serve(s, handle, opts, shared, remaining).await,
+        #[cfg(unix)]
+        Socket::Unix(s) => serve(s, handle, opts, shared, remaining).await,
+    }
+}
+
+async fn serve<T>(
+    io: T,
+    handle: &ConnHandle,
+    opts: &ConnectOptions,
+    shared: &Shared,
+    ready_timeout: Duration,
+) -> Result<String, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let watch = Arc::new(FrameWatch::default());
+    let io = Sniffer::new(io, watch.clone());
+    let mut builder = h2::client::Builder::new();
+    builder
+        .enable_push(false)
+        .initial_window_size(opts.initial_stream_window)
+        .initial_connection_window_size(opts.initial_conn_window)
+        .max_frame_size(opts.max_frame_size.clamp(16_384, 16_777_215))
+        .max_header_list_size(opts.max_header_list_size);
+    let (send_request, mut conn) = builder
+        .handshake::<_, Bytes>(io)
+        .await
+        .map_err(|e| format!("HTTP/2 handshake with {} failed: {e}", display(&opts.address)))?;
+    let _ = handle.send_request.set(send_request);
+
+    let mut ping_pong = if opts.bdp_probe { conn.ping_pong() } else { None };
+    let mut bdp = BdpEstimator::new(opts.initial_stream_window);
+    let mut pending_window: Option<u32> = None;
+    let mut data_seen: u64 = 0;
+    let mut ready = false;
+    let mut goaways_reported = 0usize;
+    let ready_deadline = tokio::time::sleep(ready_timeout);
+    let mut ready_deadline = std::pin::pin!(ready_deadline);
+    let shutdown = handle.shutdown.notified();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    poll_fn(|cx| {
+        if shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok("closed by client".to_owned()));
+        }
+        let conn_done = Pin::new(&mut conn).poll(cx);
+
+        if !ready && watch.settings_seen.load(Ordering::Acquire) {
+            ready = true;
+            shared.queue.push(Event::Connection {
+                conn: handle.id,
+                event: ConnEvent::Ready,
+            });
+        }
+        report_goaways(&watch, &mut goaways_reported, handle.id, shared);
+
+        if let Poll::Ready(result) = conn_done {
+            return Poll::Ready(match result {
+                Ok(()) => Ok("connection closed by server".to_owned()),
+                Err(e) => Err(describe_conn_error(&e)),
+            });
+        }
+        if !ready && ready_deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(format!(
+                "{} did not send HTTP/2 SETTINGS within {} ms",
+                display(&opts.address),
+                opts.connect_timeout.as_millis()
+            )));
+        }
+
+        if let Some(pp) = ping_pong.as_mut() {
+            let total = watch.data_bytes.load(Ordering::Relaxed);
+            let now = Instant::now();
+            if total > data_seen {
+                if bdp.on_data(total - data_seen, now) && pp.send_ping(Ping::opaque()).is_err() {
+                    // The connection is failing; the next poll of `conn` says why.
+                }
+                data_seen = total;
+            }
+            if let Poll::Ready(Ok(_)) = pp.poll_pong(cx) {
+                if let Some(w) = bdp.on_ack(Instant::now()) {
+                    pending_window = Some(w);
+                }
+            }
+            if let Some(w) = pending_window {
+                conn.set_target_window_size(w);
+                // Refused while an earlier SETTINGS awaits its ACK: retried on a later poll.
+                if conn.set_initial_window_size(w).is_ok() {
+                    pending_window = None;
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn report_goaways(watch: &FrameWatch, reported: &mut usize, conn: u32, shared: &Shared) {
+    let goaways = watch.goaways.lock().unwrap_or_else(|e| e.into_inner());
+    if goaways.len() > *reported {
+        shared.queue.push_all(goaways[*reported..].iter().map(|g| Event::Connection {
+            conn,
+            event: ConnEvent::GoAway {
+                code: g.code,
+                last_stream_id: g.last_stream_id,
+                debug: g.debug.clone(),
+            },
+        }));
+        *reported = goaways.len();
+    }
+}
+
+fn describe_conn_error(e: &h2::Error) -> String {
+    if let Some(io) = e.get_io() {
+        return format!("connection lost: {io}");
+    }
+    if e.is_go_away() {
+        return format!("connection closed by GOAWAY: {e}");
+    }
+    format!("HTTP/2 connection error: {e}")
+}

@@ -1,0 +1,124 @@
+//! Dialing: TCP (with TCP_NODELAY, since gRPC messages are latency-bound and
+//! h2 already coalesces writes) and unix-domain sockets.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+/// Where to connect. Resolution happens above (the TypeScript resolvers): the
+/// host here is an IP literal or a name the OS resolver can look up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Tcp { host: String, port: u16 },
+    Unix { path: String },
+}
+
+impl Address {
+    /// Parses the forms the channel layer hands down: `host:port`,
+    /// `[v6]:port` and `unix:/path` (or `unix:relative`).
+    pub fn parse(s: &str) -> Result<Address, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(format!("Invalid unix socket address {s:?}: empty path"));
+            }
+            return Ok(Address::Unix { path: path.to_owned() });
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (host, rest) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("Invalid address {s:?}: missing ']'"))?;
+            let port = rest
+                .strip_prefix(':')
+                .ok_or_else(|| format!("Invalid address {s:?}: missing port"))?;
+            (host, port)
+        } else {
+            s.rsplit_once(':')
+                .ok_or_else(|| format!("Invalid address {s:?}: expected host:port"))?
+        };
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("Invalid address {s:?}: bad port {port:?}"))?;
+        if host.is_empty() {
+            return Err(format!("Invalid address {s:?}: empty host"));
+        }
+        Ok(Address::Tcp {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+/// An established byte stream to the server.
+pub enum Socket {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+/// Connects within `timeout`. The error text is shown to users in UNAVAILABLE
+/// statuses, so it names the address.
+pub async fn dial(addr: &Address, timeout: Duration) -> io::Result<Socket> {
+    let fut = async {
+        match addr {
+            Address::Tcp { host, port } => {
+                let s = TcpStream::connect((host.as_str(), *port)).await?;
+                s.set_nodelay(true)?;
+                Ok(Socket::Tcp(s))
+            }
+            #[cfg(unix)]
+            Address::Unix { path } => Ok(Socket::Unix(tokio::net::UnixStream::connect(path).await?)),
+            #[cfg(not(unix))]
+            Address::Unix { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "unix-domain sockets are not supported on this platform",
+            )),
+        }
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r.map_err(|e: io::Error| io::Error::new(e.kind(), format!("connect to {} failed: {e}", display(addr)))),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("connect to {} timed out after {} ms", display(addr), timeout.as_millis()),
+        )),
+    }
+}
+
+pub fn display(addr: &Address) -> String {
+    match addr {
+        Address::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+        Address::Tcp { host, port } => format!("{host}:{port}"),
+        Address::Unix { path } => format!("unix:{path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_addresses() {
+        assert_eq!(
+            Address::parse("127.0.0.1:50051"),
+            Ok(Address::Tcp { host: "127.0.0.1".into(), port: 50051 })
+        );
+        assert_eq!(Address::parse("[::1]:443"), Ok(Address::Tcp { host: "::1".into(), port: 443 }));
+        assert_eq!(Address::parse("unix:/tmp/s.sock"), Ok(Address::Unix { path: "/tmp/s.sock".into() }));
+        assert_eq!(Address::parse("unix:///tmp/s.sock"), Ok(Address::Unix { path: "/tmp/s.sock".into() }));
+        assert!(Address::parse("localhost").is_err());
+        assert!(Address::parse("host:99999").is_err());
+        assert!(Address::parse(":80").is_err());
+        assert!(Address::parse("unix:").is_err());
+    }
+
+    #[tokio::test]
+    async fn refused_connection_names_the_address() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let addr = Address::Tcp { host: "127.0.0.1".into(), port };
+        let err = dial(&addr, Duration::from_secs(5)).await.err().unwrap();
+        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+//! h2core: the HTTP/2 transport under h2grpc.
+//!
+//! Below the call, everything is here: dialing, the h2 connection and its
+//! flow control, gRPC framing and status. Above it, an embedder (the napi
+//! binding) starts calls by id and drains completions from one queue; see
+//! `ARCHITECTURE.md` for the boundary protocol.
+
+mod bdp;
+mod call;
+mod connection;
+mod dial;
+mod event;
+mod framing;
+mod queue;
+mod sniffer;
+mod status;
+mod timeout;
+mod transport;
+
+pub use bdp::{BdpEstimator, BDP_LIMIT};
+pub use connection::ConnectOptions;
+pub use dial::Address;
+pub use event::{ConnEvent, Event};
+pub use framing::{encode_message, DecodeError, Decoder};
+pub use queue::{CompletionQueue, Stats, Wake};
+pub use status::{code_from_http_status, code_from_reason, percent_decode, percent_encode, Code, Status};
+pub use timeout::{decode_timeout, encode_timeout};
+pub use transport::{StartCall, Transport};

@@ -1,0 +1,263 @@
+//! The embedder-facing API: connections and calls by integer id, commands in,
+//! events out through one completion queue. Every method is synchronous and
+//! cheap; the work happens on the shared tokio runtime.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use http::HeaderMap;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+use crate::call::{self, build_request, CallTask, Cmd};
+use crate::connection::{drive, ConnHandle, ConnectOptions};
+use crate::event::{ConnEvent, Event};
+use crate::framing::encode_message;
+use crate::queue::{CompletionQueue, Stats, Wake};
+use crate::status::{Code, Status};
+
+/// Ids are small sequential integers; hashing them again is wasted work.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
+/// State shared by the embedder's thread and the runtime's tasks.
+pub(crate) struct Shared {
+    pub queue: CompletionQueue,
+    conns: Mutex<IdMap<Arc<ConnHandle>>>,
+    streams: Mutex<IdMap<UnboundedSender<Cmd>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a single map operation, so a panic
+    // elsewhere cannot leave the maps half-updated.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn remove_conn(&self, id: u32) {
+        lock(&self.conns).remove(&id);
+    }
+
+    pub fn remove_stream(&self, id: u32) {
+        lock(&self.streams).remove(&id);
+    }
+}
+
+/// How an RPC starts: everything the first native call carries.
+#[derive(Debug, Default)]
+pub struct StartCall<'a> {
+    pub conn: u32,
+    /// Full method path, `/package.Service/Method`.
+    pub path: &'a str,
+    /// `:authority` override (the `host` call option); `None` uses the connection's.
+    pub authority: Option<&'a str>,
+    /// Custom metadata as `key\0value\0...`; `-bin` values already base64.
+    pub metadata: &'a [u8],
+    pub timeout: Option<Duration>,
+    /// First (for unary: only) serialized message, unframed.
+    pub message: Option<&'a [u8]>,
+    pub half_close: bool,
+    /// Overrides the connection's receive limit for this call.
+    pub max_receive_message_length: Option<usize>,
+}
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        // One worker by default: on small machines JS owns one core and the
+        // transport the other; more workers only add cross-thread wakeups.
+        let workers = std::env::var("H2GRPC_WORKER_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| (1..=64).contains(&n))
+            .unwrap_or(1);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("h2grpc-io")
+            .enable_io()
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("h2grpc: cannot start the I/O runtime: {e}"))
+    })
+}
+
+/// One embedder's view of the transport (one per JS realm).
+pub struct Transport {
+    shared: Arc<Shared>,
+    next_conn: AtomicU32,
+    next_stream: AtomicU32,
+}
+
+impl Transport {
+    pub fn new(waker: Box<dyn Wake>) -> Transport {
+        Transport {
+            shared: Arc::new(Shared {
+                queue: CompletionQueue::new(waker),
+                conns: Mutex::new(IdMap::default()),
+                streams: Mutex::new(IdMap::default()),
+            }),
+            next_conn: AtomicU32::new(1),
+            next_stream: AtomicU32::new(1),
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.queue.stats
+    }
+
+    fn next_id(counter: &AtomicU32) -> u32 {
+        loop {
+            let id = counter.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Starts dialing; the outcome arrives as `Connection` events (`Ready`, then
+    /// eventually `Closed`). Invalid options also arrive as `Closed`.
+    pub fn connect(&self, opts: ConnectOptions) -> u32 {
+        Stats::add(&self.shared.queue.stats.calls_in, 1);
+        let id = Self::next_id(&self.next_conn);
+        let handle = match ConnHandle::new(id, &opts) {
+            Ok(h) => Arc::new(h),
+            Err(reason) => {
+                self.shared.queue.push(Event::Connection {
+                    conn: id,
+                    event: ConnEvent::Closed { reason },
+                });
+                return id;
+            }
+        };
+        lock(&self.shared.conns).insert(id, handle.clone());
+        runtime().spawn(drive(handle, opts, self.shared.clone()));
+        id
+    }
+
+    /// Closes a connection now; its calls end with UNAVAILABLE.
+    pub fn close_connection(&self, conn: u32) {
+        Stats::add(&self.shared.queue.stats.calls_in, 1);
+        if let Some(h) = lock(&self.shared.conns).get(&conn) {
+            h.shutdown.notify_one();
+        }
+    }
+
+    /// Starts an RPC and returns its stream id. Failures to start (unknown or
+    /// closed connection, invalid metadata) arrive as its `Status` event, so
+    /// the embedder has a single completion path.
+    pub fn start_call(&self, call: StartCall<'_>) -> u32 {
+        let stats = &self.shared.queue.stats;
+        Stats::add(&stats.calls_in, 1);
+        Stats::add(&stats.streams_started, 1);
+        let stream = Self::next_id(&self.next_stream);
+        let conn = lock(&self.shared.conns).get(&call.conn).cloned();
+        let prepared = conn
+            .ok_or_else(|| Status::new(Code::Unavailable, "Connection is closed"))
+            .and_then(|conn| {
+                let send_request = conn
+                    .send_request
+                    .get()
+                    .cloned()
+                    .ok_or_else(|| Status::new(Code::Unavailable, "Connection is not ready"))?;
+                let request = build_request(&conn, call.path, call.authority, call.metadata, call.timeout)?;
+                Ok((conn, send_request, request))
+            });
+        let (conn, send_request, request) = match prepared {
+            Ok(p) => p,
+            Err(status) => {
+                self.shared.queue.push(Event::Status {
+                    stream,
+                    code: status.code,
+                    message: status.message,
+                    trailers: HeaderMap::new(),
+                });
+                return stream;
+            }
+        };
+        let first = call.message.map(|m| {
+            Stats::add(&stats.bytes_copied, m.len() as u64);
+            encode_message(m)
+        });
+        let (tx, rx) = unbounded_channel();
+        lock(&self.shared.streams).insert(stream, tx);
+        let task = CallTask {
+            stream,
+            send_request,
+            request,
+            first,
+            half_close: call.half_close,
+            deadline: call.timeout.map(|t| tokio::time::Instant::now() + t),
+            max_receive_message_length: call.max_receive_message_length.unwrap_or(conn.max_receive_message_length),
+            cmds: rx,
+            conn,
+        };
+        runtime().spawn(call::run(task, self.shared.clone()));
+        stream
+    }
+
+    /// Queues one message on a streaming call; a `WriteAck` event follows once
+    /// the stream can take more. Ignored if the call has already ended.
+    pub fn send_message(&self, stream: u32, message: &[u8], end: bool) {
+        let stats = &self.shared.queue.stats;
+        Stats::add(&stats.calls_in, 1);
+        Stats::add(&stats.bytes_copied, message.len() as u64);
+        let framed = encode_message(message);
+        self.command(stream, Cmd::Data(framed, end));
+    }
+
+    pub fn half_close(&self, stream: u32) {
+        Stats::add(&self.shared.queue.stats.calls_in, 1);
+        self.command(stream, Cmd::HalfClose);
+    }
+
+    /// Cancels a call: RST_STREAM(CANCEL) goes out and no further event is
+    /// reported for it (the embedder ends the call itself).
+    pub fn cancel(&self, stream: u32) {
+        Stats::add(&self.shared.queue.stats.calls_in, 1);
+        lock(&self.shared.streams).remove(&stream);
+    }
+
+    fn command(&self, stream: u32, cmd: Cmd) {
+        if let Some(tx) = lock(&self.shared.streams).get(&stream) {
+            let _ = tx.send(cmd);
+        }
+    }
+
+    /// Takes all queued events (see [`CompletionQueue::drain`]).
+    pub fn drain(&self, spare: Vec<Event>) -> Vec<Event> {
+        self.shared.queue.drain(spare)
+    }
+
+    /// Number of calls still running (for leak checks in tests).
+    pub fn active_streams(&self) -> usize {
+        lock(&self.shared.streams).len()
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        for h in lock(&self.shared.conns).values() {
+            h.shutdown.notify_one();
+        }
+        lock(&self.shared.streams).clear();
+    }
+}

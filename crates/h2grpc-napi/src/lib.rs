@@ -1,0 +1,339 @@
+//! The N-API face of h2core. It only translates: JS values in, one packed
+//! batch of completions out. All transport logic lives in h2core.
+//!
+//! Batch format (little-endian), documented for the decoder in
+//! `ts/transport/batch-decoder.ts` and in ARCHITECTURE.md:
+//! `drain()` returns `[control, ...external]`; `control` is a sequence of
+//! records, each starting with a kind byte:
+//! - 1 READY       u32 conn
+//! - 2 GOAWAY      u32 conn, u32 code, u32 last_stream_id, u32 len, debug bytes
+//! - 3 CLOSED      u32 conn, u32 len, reason utf8
+//! - 4 HEADERS     u32 stream, metadata
+//! - 5 MESSAGE     u32 stream, u32 len, bytes (inline)
+//! - 6 MESSAGE_EXT u32 stream, u32 index into `external`
+//! - 7 WRITE_ACK   u32 stream
+//! - 8 STATUS      u32 stream, u32 code, u32 len, message utf8, metadata
+//!
+//! where metadata is u32 count, then per entry u32 key len, key, u32 value
+//! len, value (ASCII; `-bin` values base64 as on the wire).
+
+#![deny(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2core::{Address, ConnEvent, ConnectOptions, Event, StartCall, Stats, Transport, Wake};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+/// Messages up to this size are copied into the shared control buffer (one
+/// allocation per batch); larger ones cross as their own zero-copy Buffer.
+const INLINE_LIMIT: usize = 32 * 1024;
+
+type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
+
+struct TsfnWake(Arc<WakeFn>);
+
+impl Wake for TsfnWake {
+    fn wake(&self) {
+        // NonBlocking: the queue is unbounded and an I/O thread must never
+        // wait for JS. Failure only happens while the environment shuts down.
+        let _ = self.0.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+/// Options for `connect`, mirroring the channel options that shape a connection.
+#[napi(object)]
+pub struct ConnectConfig {
+    pub authority: String,
+    pub secure: Option<bool>,
+    pub connect_timeout_ms: Option<f64>,
+    pub initial_stream_window: Option<u32>,
+    pub initial_conn_window: Option<u32>,
+    pub bdp_probe: Option<bool>,
+    pub max_frame_size: Option<u32>,
+    pub max_header_list_size: Option<u32>,
+    pub max_receive_message_length: Option<f64>,
+    pub user_agent: Option<String>,
+}
+
+/// Boundary crossing counters (monotonic since the transport was created).
+#[napi(object)]
+pub struct NativeStats {
+    pub calls_in: f64,
+    pub wakes_out: f64,
+    pub drains: f64,
+    pub events_out: f64,
+    pub bytes_copied: f64,
+    pub bytes_zero_copy: f64,
+    pub streams_started: f64,
+    pub active_streams: f64,
+}
+
+#[napi]
+pub struct NativeTransport {
+    inner: Transport,
+    wake: Arc<WakeFn>,
+    spare: Vec<Event>,
+    control: Vec<u8>,
+    refed: bool,
+}
+
+fn duration_ms(ms: f64) -> Option<Duration> {
+    if ms.is_finite() && ms >= 0.0 {
+        Some(Duration::from_secs_f64(ms / 1000.0))
+    } else {
+        None
+    }
+}
+
+#[napi]
+impl NativeTransport {
+    /// `wake` is called (at most once per drain) when events are waiting.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(wake: Function<(), Unknown<'static>>) -> Result<Self> {
+        let tsfn: WakeFn = wake
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|_ctx| Ok(()))?;
+        let wake = Arc::new(tsfn);
+        Ok(NativeTransport {
+            inner: Transport::new(Box::new(TsfnWake(wake.clone()))),
+            wake,
+            spare: Vec::new(),
+            control: Vec::with_capacity(4096),
+            refed: false,
+        })
+    }
+
+    /// Keeps the Node.js event loop alive while `true` (calls are in flight).
+    #[napi(catch_unwind)]
+    pub fn set_ref(&mut self, env: Env, on: bool) -> Result<()> {
+        if on == self.refed {
+            return Ok(());
+        }
+        let raw = self.wake.raw();
+        let status = unsafe {
+            if on {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), raw)
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), raw)
+            }
+        };
+        if status != napi::sys::Status::napi_ok {
+            return Err(Error::from_reason("h2grpc: cannot change the wake-up handle's ref state"));
+        }
+        self.refed = on;
+        Ok(())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn connect(&self, address: String, config: ConnectConfig) -> Result<u32> {
+        let address = Address::parse(&address).map_err(Error::from_reason)?;
+        let mut opts = ConnectOptions::new(address, config.authority);
+        if let Some(v) = config.secure {
+            opts.secure = v;
+        }
+        if let Some(d) = config.connect_timeout_ms.and_then(duration_ms) {
+            opts.connect_timeout = d;
+        }
+        if let Some(v) = config.initial_stream_window {
+            opts.initial_stream_window = v.clamp(65_535, h2core::BDP_LIMIT);
+        }
+        if let Some(v) = config.initial_conn_window {
+            opts.initial_conn_window = v.clamp(65_535, 1 << 30);
+        }
+        if let Some(v) = config.bdp_probe {
+            opts.bdp_probe = v;
+        }
+        if let Some(v) = config.max_frame_size {
+            opts.max_frame_size = v;
+        }
+        if let Some(v) = config.max_header_list_size {
+            opts.max_header_list_size = v;
+        }
+        if let Some(v) = config.max_receive_message_length {
+            opts.max_receive_message_length = if v < 0.0 { usize::MAX } else { v as usize };
+        }
+        if let Some(v) = config.user_agent {
+            opts.user_agent = v;
+        }
+        Ok(self.inner.connect(opts))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn close_connection(&self, conn: u32) {
+        self.inner.close_connection(conn);
+    }
+
+    /// Starts an RPC in one crossing. `timeoutMs < 0` means no deadline;
+    /// `maxReceive < 0` means the connection's default.
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_call(
+        &self,
+        conn: u32,
+        path: String,
+        authority: Option<String>,
+        metadata: Option<String>,
+        timeout_ms: f64,
+        message: Option<BufferSlice>,
+        half_close: bool,
+        max_receive: f64,
+    ) -> u32 {
+        self.inner.start_call(StartCall {
+            conn,
+            path: &path,
+            authority: authority.as_deref(),
+            metadata: metadata.as_deref().map_or(&[][..], str::as_bytes),
+            timeout: duration_ms(timeout_ms),
+            message: message.as_deref(),
+            half_close,
+            max_receive_message_length: if max_receive >= 0.0 { Some(max_receive as usize) } else { None },
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn send_message(&self, stream: u32, message: BufferSlice, end: bool) {
+        self.inner.send_message(stream, &message, end);
+    }
+
+    #[napi(catch_unwind)]
+    pub fn half_close(&self, stream: u32) {
+        self.inner.half_close(stream);
+    }
+
+    #[napi(catch_unwind)]
+    pub fn cancel(&self, stream: u32) {
+        self.inner.cancel(stream);
+    }
+
+    /// Takes every pending completion as `[control, ...external]`, or null.
+    #[napi(catch_unwind)]
+    pub fn drain(&mut self) -> Option<Vec<Buffer>> {
+        let spare = std::mem::take(&mut self.spare);
+        let mut events = self.inner.drain(spare);
+        if events.is_empty() {
+            self.spare = events;
+            return None;
+        }
+        let stats = self.inner.stats();
+        let mut control = std::mem::replace(&mut self.control, Vec::with_capacity(4096));
+        let mut out = vec![Buffer::from(Vec::new())];
+        for ev in events.drain(..) {
+            encode_event(ev, &mut control, &mut out, stats);
+        }
+        self.spare = events;
+        out[0] = Buffer::from(control);
+        Some(out)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> NativeStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.inner.stats();
+        NativeStats {
+            calls_in: s.calls_in.load(Relaxed) as f64,
+            wakes_out: s.wakes_out.load(Relaxed) as f64,
+            drains: s.drains.load(Relaxed) as f64,
+            events_out: s.events_out.load(Relaxed) as f64,
+            bytes_copied: s.bytes_copied.load(Relaxed) as f64,
+            bytes_zero_copy: s.bytes_zero_copy.load(Relaxed) as f64,
+            streams_started: s.streams_started.load(Relaxed) as f64,
+            active_streams: self.inner.active_streams() as f64,
+        }
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_u32(out, b.len() as u32);
+    out.extend_from_slice(b);
+}
+
+fn put_metadata(out: &mut Vec<u8>, map: &http::HeaderMap) {
+    put_u32(out, map.len() as u32);
+    for (k, v) in map {
+        put_bytes(out, k.as_str().as_bytes());
+        put_bytes(out, v.as_bytes());
+    }
+}
+
+fn encode_event(ev: Event, control: &mut Vec<u8>, external: &mut Vec<Buffer>, stats: &Stats) {
+    match ev {
+        Event::Connection { conn, event } => match event {
+            ConnEvent::Ready => {
+                control.push(1);
+                put_u32(control, conn);
+            }
+            ConnEvent::GoAway {
+                code,
+                last_stream_id,
+                debug,
+            } => {
+                control.push(2);
+                put_u32(control, conn);
+                put_u32(control, code);
+                put_u32(control, last_stream_id);
+                put_bytes(control, &debug);
+            }
+            ConnEvent::Closed { reason } => {
+                control.push(3);
+                put_u32(control, conn);
+                put_bytes(control, reason.as_bytes());
+            }
+        },
+        Event::Headers { stream, metadata } => {
+            control.push(4);
+            put_u32(control, stream);
+            put_metadata(control, &metadata);
+        }
+        Event::Message { stream, data } => {
+            if data.len() <= INLINE_LIMIT {
+                control.push(5);
+                put_u32(control, stream);
+                put_bytes(control, &data);
+                Stats::add(&stats.bytes_copied, data.len() as u64);
+            } else {
+                control.push(6);
+                put_u32(control, stream);
+                put_u32(control, external.len() as u32);
+                external.push(Buffer::from(into_vec(data, stats)));
+            }
+        }
+        Event::WriteAck { stream } => {
+            control.push(7);
+            put_u32(control, stream);
+        }
+        Event::Status {
+            stream,
+            code,
+            message,
+            trailers,
+        } => {
+            control.push(8);
+            put_u32(control, stream);
+            put_u32(control, code as u32);
+            put_bytes(control, message.as_bytes());
+            put_metadata(control, &trailers);
+        }
+    }
+}
+
+/// Hands a reassembled message's allocation to JS without copying when this
+/// is its only owner; a slice of a shared read buffer has to be copied.
+fn into_vec(data: Bytes, stats: &Stats) -> Vec<u8> {
+    let counter = if data.is_unique() {
+        &stats.bytes_zero_copy
+    } else {
+        &stats.bytes_copied
+    };
+    Stats::add(counter, data.len() as u64);
+    Vec::from(data)
+}

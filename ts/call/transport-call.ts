@@ -1,0 +1,192 @@
+// A call on the native transport. It implements the internal `Call` contract
+// and receives the transport's completions for its stream id. A unary call
+// on a ready connection costs exactly one native call: headers, message and
+// half-close go together in `startCall`.
+import { Status } from '../constants';
+import { Metadata } from '../metadata';
+import type { NativeConnection, ConnectionWaiter } from '../transport/native-connection';
+import { encodeMetadata } from '../transport/metadata-codec';
+import { nativeTransport, type StreamHandler } from '../transport/native-transport';
+import type { Call, CallListener, Deadline, StartOptions } from './call-interface';
+
+/** What a call needs from its channel. */
+export interface CallHost {
+  /** Hands the call a ready connection now, or later via the waiter. */
+  dispatch(call: TransportCall): void;
+  /** Forgets a call that was waiting for a connection. */
+  abandon(call: TransportCall): void;
+  callEnded(call: TransportCall): void;
+}
+
+type State = 'new' | 'waiting' | 'active' | 'done';
+
+export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
+  private state: State = 'new';
+  private stream = 0;
+  private listener: CallListener | null = null;
+  private metadata: string | null = null;
+  private first: StartOptions | undefined;
+  private pendingWrites: Array<[Buffer, (() => void) | undefined]> = [];
+  private pendingHalfClose = false;
+  private acks: Array<(() => void) | undefined> = [];
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private peer = '';
+
+  constructor(
+    private readonly host: CallHost,
+    readonly method: string,
+    private readonly deadline: Deadline,
+    private readonly authority: string | null,
+    private readonly maxReceive: number,
+  ) {}
+
+  start(metadata: Metadata, listener: CallListener, options?: StartOptions): void {
+    if (this.state !== 'new') throw new Error('h2grpc: call already started');
+    this.listener = listener;
+    this.metadata = encodeMetadata(metadata);
+    this.first = options;
+    this.state = 'waiting';
+    const timeout = this.timeoutMs();
+    if (timeout === 0) {
+      this.finishLocally(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+      return;
+    }
+    this.host.dispatch(this);
+  }
+
+  onConnectionReady(conn: NativeConnection): void {
+    if (this.state !== 'waiting') return;
+    this.clearDeadlineTimer();
+    const timeout = this.timeoutMs();
+    if (timeout === 0) {
+      this.finishLocally(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+      return;
+    }
+    this.peer = conn.address;
+    this.state = 'active';
+    const first = this.first;
+    this.first = undefined;
+    this.stream = nativeTransport().startCall(
+      this,
+      conn.id,
+      this.method,
+      this.authority,
+      this.metadata,
+      timeout,
+      first?.message ?? null,
+      first?.halfClose ?? false,
+      this.maxReceive,
+    );
+    if (this.pendingWrites.length > 0 || this.pendingHalfClose) {
+      const writes = this.pendingWrites;
+      this.pendingWrites = [];
+      for (const [message, cb] of writes) this.sendMessage(message, cb);
+      if (this.pendingHalfClose) this.halfClose();
+    }
+  }
+
+  onConnectionFailed(reason: string): void {
+    if (this.state !== 'waiting') return;
+    this.finishLocally(Status.UNAVAILABLE, reason);
+  }
+
+  /** Fails the call at its deadline while it waits for a connection. */
+  armDeadlineWhileWaiting(): void {
+    const timeout = this.timeoutMs();
+    if (timeout < 0 || this.deadlineTimer !== null) return;
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = null;
+      if (this.state !== 'waiting') return;
+      this.host.abandon(this);
+      this.finishLocally(Status.DEADLINE_EXCEEDED, 'Deadline exceeded while waiting for a connection');
+    }, timeout);
+  }
+
+  sendMessage(message: Buffer, onWritten?: () => void): void {
+    switch (this.state) {
+      case 'active':
+        this.acks.push(onWritten);
+        nativeTransport().sendMessage(this.stream, message, false);
+        return;
+      case 'waiting':
+      case 'new':
+        this.pendingWrites.push([message, onWritten]);
+        return;
+      case 'done':
+        // The call is over; the writer learns it from the status.
+        if (onWritten) process.nextTick(onWritten);
+    }
+  }
+
+  halfClose(): void {
+    if (this.state === 'active') nativeTransport().halfClose(this.stream);
+    else if (this.state !== 'done') this.pendingHalfClose = true;
+  }
+
+  cancelWithStatus(code: Status, details: string): void {
+    if (this.state === 'done') return;
+    if (this.state === 'active') nativeTransport().cancel(this.stream);
+    else if (this.state === 'waiting') this.host.abandon(this);
+    this.finishLocally(code, details);
+  }
+
+  getPeer(): string {
+    return this.peer;
+  }
+
+  // StreamHandler: completions from the native side.
+
+  onHeaders(metadata: Metadata): void {
+    this.listener?.onReceiveMetadata(metadata);
+  }
+
+  onMessage(message: Buffer): void {
+    this.listener?.onReceiveMessage(message);
+  }
+
+  onWriteAck(): void {
+    const cb = this.acks.shift();
+    if (cb) cb();
+  }
+
+  onStatus(code: number, details: string, trailers: Metadata): void {
+    if (this.state === 'done') return;
+    this.end();
+    this.listener?.onReceiveStatus({ code, details, metadata: trailers });
+  }
+
+  private finishLocally(code: Status, details: string): void {
+    this.end();
+    const listener = this.listener;
+    // Asynchronous like every other completion, so callers never see their
+    // callback run inside `start` or `cancel`.
+    process.nextTick(() => listener?.onReceiveStatus({ code, details, metadata: new Metadata() }));
+  }
+
+  private end(): void {
+    this.state = 'done';
+    this.clearDeadlineTimer();
+    this.host.callEnded(this);
+    // Writers waiting on flow control must not hang once the call is over.
+    const acks = this.acks;
+    this.acks = [];
+    for (const [, cb] of this.pendingWrites) if (cb) acks.push(cb);
+    this.pendingWrites = [];
+    for (const cb of acks) if (cb) process.nextTick(cb);
+  }
+
+  private clearDeadlineTimer(): void {
+    if (this.deadlineTimer !== null) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = null;
+    }
+  }
+
+  /** Remaining time in ms: -1 for no deadline, 0 when already expired. */
+  private timeoutMs(): number {
+    const d = this.deadline;
+    const at = d instanceof Date ? d.getTime() : d;
+    if (at === Infinity || Number.isNaN(at)) return -1;
+    return Math.max(0, at - Date.now());
+  }
+}

@@ -1,0 +1,105 @@
+// Loads the native addon and declares its shape. The declarations mirror what
+// `napi build --dts` generates from crates/h2grpc-napi; they are written out
+// here so the TypeScript build does not depend on a generated file.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Options for one native connection (see crates/h2grpc-napi `ConnectConfig`). */
+export interface ConnectConfig {
+  authority: string;
+  secure?: boolean;
+  connectTimeoutMs?: number;
+  initialStreamWindow?: number;
+  initialConnWindow?: number;
+  bdpProbe?: boolean;
+  maxFrameSize?: number;
+  maxHeaderListSize?: number;
+  maxReceiveMessageLength?: number;
+  userAgent?: string;
+}
+
+/** Boundary crossing counters, monotonic since the transport was created. */
+export interface NativeStats {
+  /** Synchronous calls from JS into native code. */
+  callsIn: number;
+  /** Times the native side woke JS (threadsafe-function calls). */
+  wakesOut: number;
+  /** Drain calls that returned events or found none. */
+  drains: number;
+  /** Events delivered across all drains. */
+  eventsOut: number;
+  /** Message bytes copied at the boundary (framing on send, inline batch copies on receive). */
+  bytesCopied: number;
+  /** Message bytes handed to JS without a copy. */
+  bytesZeroCopy: number;
+  streamsStarted: number;
+  activeStreams: number;
+}
+
+export interface NativeTransportHandle {
+  setRef(on: boolean): void;
+  connect(address: string, config: ConnectConfig): number;
+  closeConnection(conn: number): void;
+  startCall(
+    conn: number,
+    path: string,
+    authority: string | null,
+    metadata: string | null,
+    timeoutMs: number,
+    message: Buffer | null,
+    halfClose: boolean,
+    maxReceive: number,
+  ): number;
+  sendMessage(stream: number, message: Buffer, end: boolean): void;
+  halfClose(stream: number): void;
+  cancel(stream: number): void;
+  drain(): Buffer[] | null;
+  stats(): NativeStats;
+}
+
+interface NativeModule {
+  NativeTransport: new (wake: () => void) => NativeTransportHandle;
+}
+
+function platformSuffixes(): string[] {
+  const { platform, arch } = process;
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
+    return [`linux-${arch}-${libc}`];
+  }
+  if (platform === 'win32') return [`win32-${arch}-msvc`];
+  if (platform === 'darwin') return [`darwin-${arch}`, 'darwin-universal'];
+  return [`${platform}-${arch}`];
+}
+
+function load(): NativeModule {
+  const tried: string[] = [];
+  // The package root holds a locally built addon (npm install built it from
+  // source); otherwise a per-platform package from npm/ provides it.
+  const root = join(__dirname, '..', '..');
+  for (const suffix of platformSuffixes()) {
+    const local = join(root, `h2grpc.${suffix}.node`);
+    tried.push(local);
+    if (existsSync(local)) return require(local) as NativeModule;
+    const pkg = `@h2grpc/${suffix}`;
+    tried.push(pkg);
+    try {
+      return require(pkg) as NativeModule;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    }
+  }
+  throw new Error(
+    `h2grpc: no native addon for ${process.platform}-${process.arch}. Tried: ${tried.join(', ')}. ` +
+      'Reinstall with a Rust toolchain available (cargo) so `npm install` can build it from source.',
+  );
+}
+
+let cached: NativeModule | undefined;
+
+/** The addon, loaded on first use so that importing h2grpc never fails by itself. */
+export function nativeModule(): NativeModule {
+  cached ??= load();
+  return cached;
+}

@@ -1,0 +1,236 @@
+// The JS half of the boundary. One native transport per process (realm): it
+// starts calls with one synchronous native call each, and when the native
+// side wakes it (at most once per batch) it drains every pending completion
+// in one call and dispatches them by stream or connection id.
+import { Metadata } from '../metadata';
+import { nativeModule, type ConnectConfig, type NativeStats, type NativeTransportHandle } from '../native/binding';
+
+/** Receives one call's completions, in order; `onStatus` comes last. */
+export interface StreamHandler {
+  onHeaders(metadata: Metadata): void;
+  onMessage(message: Buffer): void;
+  onWriteAck(): void;
+  onStatus(code: number, details: string, trailers: Metadata): void;
+}
+
+/** Receives one connection's lifecycle events; `onClosed` comes last. */
+export interface ConnectionHandler {
+  onReady(): void;
+  onGoAway(code: number, lastStreamId: number, debug: Buffer): void;
+  onClosed(reason: string): void;
+}
+
+const enum Kind {
+  Ready = 1,
+  GoAway = 2,
+  Closed = 3,
+  Headers = 4,
+  Message = 5,
+  MessageExternal = 6,
+  WriteAck = 7,
+  Status = 8,
+}
+
+export class NativeTransport {
+  private readonly handle: NativeTransportHandle;
+  private readonly streams = new Map<number, StreamHandler>();
+  private readonly conns = new Map<number, ConnectionHandler>();
+  private refed = false;
+
+  constructor() {
+    const { NativeTransport: Native } = nativeModule();
+    this.handle = new Native(() => this.drain());
+  }
+
+  connect(address: string, config: ConnectConfig, handler: ConnectionHandler): number {
+    const id = this.handle.connect(address, config);
+    this.conns.set(id, handler);
+    this.updateRef();
+    return id;
+  }
+
+  closeConnection(conn: number): void {
+    this.handle.closeConnection(conn);
+  }
+
+  startCall(
+    handler: StreamHandler,
+    conn: number,
+    path: string,
+    authority: string | null,
+    metadata: string | null,
+    timeoutMs: number,
+    message: Buffer | null,
+    halfClose: boolean,
+    maxReceive: number,
+  ): number {
+    const id = this.handle.startCall(
+      conn,
+      path,
+      authority,
+      metadata,
+      timeoutMs,
+      message,
+      halfClose,
+      maxReceive,
+    );
+    this.streams.set(id, handler);
+    if (!this.refed) this.updateRef();
+    return id;
+  }
+
+  sendMessage(stream: number, message: Buffer, end: boolean): void {
+    this.handle.sendMessage(stream, message, end);
+  }
+
+  halfClose(stream: number): void {
+    this.handle.halfClose(stream);
+  }
+
+  /** Resets the stream; no further events are dispatched for it. */
+  cancel(stream: number): void {
+    this.handle.cancel(stream);
+    this.streams.delete(stream);
+    this.updateRef();
+  }
+
+  stats(): NativeStats {
+    return this.handle.stats();
+  }
+
+  // A process with calls in flight or connections being set up must not exit;
+  // an idle one must be free to. Only the transitions cross into native code.
+  private updateRef(): void {
+    const want = this.streams.size > 0 || this.conns.size > 0;
+    if (want !== this.refed) {
+      this.refed = want;
+      this.handle.setRef(want);
+    }
+  }
+
+  private drain(): void {
+    let firstError: unknown;
+    let hasError = false;
+    for (;;) {
+      const batch = this.handle.drain();
+      if (batch === null) break;
+      try {
+        this.dispatch(batch);
+      } catch (e) {
+        // A user callback threw. Finish the batch first so no other call
+        // loses its completions, then surface the error as grpc-js would.
+        if (!hasError) {
+          hasError = true;
+          firstError = e;
+        }
+      }
+    }
+    this.updateRef();
+    if (hasError) {
+      process.nextTick(() => {
+        throw firstError;
+      });
+    }
+  }
+
+  private dispatch(batch: Buffer[]): void {
+    const buf = batch[0];
+    const end = buf.length;
+    let pos = 0;
+    let pendingError: unknown;
+    let hasError = false;
+    while (pos < end) {
+      const kind = buf[pos];
+      const id = buf.readUInt32LE(pos + 1);
+      pos += 5;
+      try {
+        switch (kind) {
+          case Kind.Ready:
+            this.conns.get(id)?.onReady();
+            break;
+          case Kind.GoAway: {
+            const code = buf.readUInt32LE(pos);
+            const last = buf.readUInt32LE(pos + 4);
+            const len = buf.readUInt32LE(pos + 8);
+            const debug = buf.subarray(pos + 12, pos + 12 + len);
+            pos += 12 + len;
+            this.conns.get(id)?.onGoAway(code, last, debug);
+            break;
+          }
+          case Kind.Closed: {
+            const len = buf.readUInt32LE(pos);
+            const reason = buf.toString('utf8', pos + 4, pos + 4 + len);
+            pos += 4 + len;
+            const handler = this.conns.get(id);
+            this.conns.delete(id);
+            handler?.onClosed(reason);
+            break;
+          }
+          case Kind.Headers: {
+            const [metadata, next] = readMetadata(buf, pos);
+            pos = next;
+            this.streams.get(id)?.onHeaders(metadata);
+            break;
+          }
+          case Kind.Message: {
+            const len = buf.readUInt32LE(pos);
+            const message = buf.subarray(pos + 4, pos + 4 + len);
+            pos += 4 + len;
+            this.streams.get(id)?.onMessage(message);
+            break;
+          }
+          case Kind.MessageExternal: {
+            const index = buf.readUInt32LE(pos);
+            pos += 4;
+            this.streams.get(id)?.onMessage(batch[index]);
+            break;
+          }
+          case Kind.WriteAck:
+            this.streams.get(id)?.onWriteAck();
+            break;
+          case Kind.Status: {
+            const code = buf.readUInt32LE(pos);
+            const len = buf.readUInt32LE(pos + 4);
+            const details = buf.toString('utf8', pos + 8, pos + 8 + len);
+            const [trailers, next] = readMetadata(buf, pos + 8 + len);
+            pos = next;
+            const handler = this.streams.get(id);
+            this.streams.delete(id);
+            handler?.onStatus(code, details, trailers);
+            break;
+          }
+          default:
+            // Only a version mismatch between the JS and native halves gets here.
+            throw new Error(`h2grpc: unknown native event kind ${kind}; reinstall h2grpc`);
+        }
+      } catch (e) {
+        if (!hasError) {
+          hasError = true;
+          pendingError = e;
+        }
+      }
+    }
+    if (hasError) throw pendingError;
+  }
+}
+
+function readMetadata(buf: Buffer, pos: number): [Metadata, number] {
+  const count = buf.readUInt32LE(pos);
+  pos += 4;
+  if (count === 0) return [new Metadata(), pos];
+  const pairs: string[] = new Array<string>(count * 2);
+  for (let i = 0; i < count * 2; i++) {
+    const len = buf.readUInt32LE(pos);
+    pairs[i] = buf.toString('latin1', pos + 4, pos + 4 + len);
+    pos += 4 + len;
+  }
+  return [Metadata.fromWire(pairs), pos];
+}
+
+let shared: NativeTransport | undefined;
+
+/** The process-wide native transport, created on first use. */
+export function nativeTransport(): NativeTransport {
+  shared ??= new NativeTransport();
+  return shared;
+}
