@@ -53,7 +53,9 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
     options: ChannelOptions = {},
   ) {
     if (credentials._isSecure()) {
-      throw new Error('h2grpc: secure channels are not available yet; use credentials.createInsecure()');
+      throw new Error(
+        'h2grpc: secure channels are not available yet; use credentials.createInsecure()',
+      );
     }
     this.target = parseSimpleTarget(targetString);
     const maxReceive = numberOption(options['grpc.max_receive_message_length']);
@@ -175,9 +177,11 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
         break;
       case 'closed':
         this.conn = null;
-        this.setState(reason !== undefined && this.state === ConnectivityState.CONNECTING
-          ? ConnectivityState.TRANSIENT_FAILURE
-          : ConnectivityState.IDLE);
+        this.setState(
+          reason !== undefined && this.state === ConnectivityState.CONNECTING
+            ? ConnectivityState.TRANSIENT_FAILURE
+            : ConnectivityState.IDLE,
+        );
         break;
     }
   }

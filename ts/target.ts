@@ -36,13 +36,18 @@ function tcpTarget(hostPort: string): SimpleTarget {
     throw new Error(`h2grpc: invalid target address ${JSON.stringify(hostPort)}`);
   }
   const hostForUri = host.includes(':') ? `[${host}]` : host;
-  return { address: `${hostForUri}:${p}`, authority: port === undefined ? hostForUri : `${hostForUri}:${p}` };
+  return {
+    address: `${hostForUri}:${p}`,
+    authority: port === undefined ? hostForUri : `${hostForUri}:${p}`,
+  };
 }
 
 /** Parses `host:port`, `dns:`, `ipv4:`, `ipv6:` (first address) and `unix:` targets. */
 export function parseSimpleTarget(target: string): SimpleTarget {
   if (target.startsWith('unix:')) {
-    const path = target.startsWith('unix://') ? target.slice('unix://'.length) : target.slice('unix:'.length);
+    const path = target.startsWith('unix://')
+      ? target.slice('unix://'.length)
+      : target.slice('unix:'.length);
     return { address: `unix:${path}`, authority: 'localhost' };
   }
   if (target.startsWith('dns:')) {

@@ -98,7 +98,10 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
       this.deadlineTimer = null;
       if (this.state !== 'waiting') return;
       this.host.abandon(this);
-      this.finishLocally(Status.DEADLINE_EXCEEDED, 'Deadline exceeded while waiting for a connection');
+      this.finishLocally(
+        Status.DEADLINE_EXCEEDED,
+        'Deadline exceeded while waiting for a connection',
+      );
     }, timeout);
   }
 

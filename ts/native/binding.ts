@@ -64,7 +64,8 @@ interface NativeModule {
 function platformSuffixes(): string[] {
   const { platform, arch } = process;
   if (platform === 'linux') {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    const report = process.report?.getReport() as
+      { header?: { glibcVersionRuntime?: string } } | undefined;
     const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
     return [`linux-${arch}-${libc}`];
   }

@@ -3,7 +3,12 @@
 // side wakes it (at most once per batch) it drains every pending completion
 // in one call and dispatches them by stream or connection id.
 import { Metadata } from '../metadata';
-import { nativeModule, type ConnectConfig, type NativeStats, type NativeTransportHandle } from '../native/binding';
+import {
+  nativeModule,
+  type ConnectConfig,
+  type NativeStats,
+  type NativeTransportHandle,
+} from '../native/binding';
 
 /** Receives one call's completions, in order; `onStatus` comes last. */
 export interface StreamHandler {

@@ -165,19 +165,22 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     let mut sleep = std::pin::pin!(sleep);
 
     // Wait for a stream slot (SETTINGS_MAX_CONCURRENT_STREAMS), racing the
-    // deadline and cancellation.
-    let mut send_request = tokio::select! {
-        r = send_request.ready() => match r {
-            Ok(sr) => sr,
-            Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
-        },
-        _ = &mut sleep => return deadline_exceeded(),
-        c = cmds.recv() => match c {
-            None => return End::Cancelled,
-            // Commands cannot arrive before the stream exists only if the
-            // embedder misbehaves; treat it as a bug in our layer.
-            Some(_) => return End::Status(Status::new(Code::Internal, "write before call start"), HeaderMap::new()),
-        },
+    // deadline and cancellation. Writes that arrive meanwhile are kept, in
+    // order, and sent once the stream exists.
+    let mut early: Vec<Cmd> = Vec::new();
+    let mut ready = std::pin::pin!(send_request.ready());
+    let mut send_request = loop {
+        tokio::select! {
+            r = &mut ready => match r {
+                Ok(sr) => break sr,
+                Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
+            },
+            _ = &mut sleep => return deadline_exceeded(),
+            c = cmds.recv() => match c {
+                None => return End::Cancelled,
+                Some(cmd) => early.push(cmd),
+            },
+        }
     };
     let end_on_headers = half_close && first.is_none();
     let (response, mut send) = match send_request.send_request(request, end_on_headers) {
@@ -192,6 +195,25 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
             return End::Status(status_from_h2_error(&e), HeaderMap::new());
         }
         half_closed = half_close;
+    }
+
+    for cmd in early {
+        if half_closed {
+            break;
+        }
+        match cmd {
+            Cmd::Data(data, end) => {
+                if send.send_data(data, end).is_err() {
+                    break;
+                }
+                half_closed = end;
+                shared.queue.push(Event::WriteAck { stream });
+            }
+            Cmd::HalfClose => {
+                let _ = send.send_data(Bytes::new(), true);
+                half_closed = true;
+            }
+        }
     }
 
     let mut recv = Recv::Headers(response);

@@ -50,7 +50,12 @@ impl ConnectOptions {
             secure: false,
             connect_timeout: Duration::from_secs(20),
             initial_stream_window: 65_535,
-            initial_conn_window: 65_535,
+            // A small connection window makes servers buffer responses for
+            // many concurrent streams (Node's http2 then answers with GOAWAY
+            // ENHANCE_YOUR_CALM once its session memory cap is hit); the
+            // per-stream window still starts at the spec default and grows
+            // with BDP.
+            initial_conn_window: 16 * 1024 * 1024,
             bdp_probe: true,
             max_frame_size: 16_384,
             max_header_list_size: 16 * 1024,
@@ -201,7 +206,9 @@ where
                 }
             }
             if let Some(w) = pending_window {
-                conn.set_target_window_size(w);
+                // BDP sizes the per-stream window; the connection window only
+                // ever grows from its configured size.
+                conn.set_target_window_size(w.max(opts.initial_conn_window));
                 // Refused while an earlier SETTINGS awaits its ACK: retried on a later poll.
                 if conn.set_initial_window_size(w).is_ok() {
                     pending_window = None;

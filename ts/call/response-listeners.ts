@@ -1,0 +1,163 @@
+// What the transport reports about a call, turned into what users see:
+// a callback for single-response calls, stream events for streaming ones.
+// One listener object per call with its state in fields, so the hot path
+// allocates no closures.
+import type { EventEmitter } from 'events';
+import type { Readable } from 'stream';
+import { Status } from '../constants';
+import { Metadata } from '../metadata';
+import type { Call, CallListener, StatusObject } from './call-interface';
+import { callErrorFromStatus, errorMessage, type UnaryCallback } from './client-calls';
+
+// The first line of a stack is the error's message; the rest are the frames
+// of the code that made the call, which is what a ServiceError should show.
+function callerFrames(error: Error | null): string {
+  return error?.stack?.split('\n').slice(1).join('\n') || 'no stack trace available';
+}
+
+// grpc-js reports a response that cannot be parsed with this status in place
+// of the status the call then ends with.
+function parseFailure(error: unknown): StatusObject {
+  return {
+    code: Status.INTERNAL,
+    details: `Response message parsing error: ${errorMessage(error)}`,
+    metadata: new Metadata(),
+  };
+}
+
+/**
+ * Delivers a unary or client-streaming call's response to its callback, then
+ * emits `'status'` on the call object.
+ * @internal
+ */
+export class UnaryResponseListener<ResponseType> implements CallListener {
+  private response: ResponseType | undefined = undefined;
+  private received = false;
+  private readError: StatusObject | null = null;
+  private done = false;
+
+  /**
+   * @param callerStack Created where the user made the call, for the stack of
+   *   a ServiceError; dropped once the call ends.
+   */
+  constructor(
+    private readonly emitter: EventEmitter,
+    private readonly call: Call,
+    private readonly deserialize: (bytes: Buffer) => ResponseType,
+    private readonly callback: UnaryCallback<ResponseType>,
+    private callerStack: Error | null,
+  ) {}
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.emitter.emit('metadata', metadata);
+  }
+
+  onReceiveMessage(message: Buffer): void {
+    if (this.done || this.readError !== null) {
+      return;
+    }
+    if (this.received) {
+      this.call.cancelWithStatus(Status.UNIMPLEMENTED, 'Too many responses received');
+      return;
+    }
+    try {
+      this.response = this.deserialize(message);
+    } catch (error) {
+      // Recorded before cancelling: the transport may report the status
+      // from inside cancelWithStatus.
+      this.readError = parseFailure(error);
+      this.call.cancelWithStatus(this.readError.code, this.readError.details);
+      return;
+    }
+    this.received = true;
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    if (this.done) {
+      return;
+    }
+    this.done = true;
+    if (this.readError !== null) {
+      status = this.readError;
+    }
+    const callerStack = this.callerStack;
+    // Not retained past the end of the call: it pins the caller's frames.
+    this.callerStack = null;
+    if (status.code !== Status.OK) {
+      this.callback(callErrorFromStatus(status, callerFrames(callerStack)));
+    } else if (this.received) {
+      this.callback(null, this.response);
+    } else {
+      const missing: StatusObject = {
+        code: Status.UNIMPLEMENTED,
+        details: 'No message received',
+        metadata: status.metadata,
+      };
+      this.callback(callErrorFromStatus(missing, callerFrames(callerStack)));
+    }
+    this.emitter.emit('status', status);
+  }
+}
+
+/**
+ * Pushes a server-streaming or bidi call's responses into its Readable side,
+ * then ends it, emitting `'error'` first if the status is not OK.
+ * @internal
+ */
+export class StreamResponseListener<ResponseType> implements CallListener {
+  private readError: StatusObject | null = null;
+  private done = false;
+
+  /**
+   * @param callerStack Created where the user made the call, for the stack of
+   *   a ServiceError; dropped once the call ends.
+   */
+  constructor(
+    private readonly stream: Readable,
+    private readonly call: Call,
+    private readonly deserialize: (bytes: Buffer) => ResponseType,
+    private callerStack: Error | null,
+  ) {}
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.stream.emit('metadata', metadata);
+  }
+
+  onReceiveMessage(message: Buffer): void {
+    if (this.done || this.readError !== null) {
+      return;
+    }
+    let value: ResponseType;
+    try {
+      value = this.deserialize(message);
+    } catch (error) {
+      // Recorded before cancelling: the transport may report the status
+      // from inside cancelWithStatus.
+      this.readError = parseFailure(error);
+      this.call.cancelWithStatus(this.readError.code, this.readError.details);
+      return;
+    }
+    // push()'s backpressure signal is ignored: the Call contract has no way
+    // to pause delivery, so a slow reader buffers here.
+    this.stream.push(value);
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    if (this.done) {
+      return;
+    }
+    this.done = true;
+    if (this.readError !== null) {
+      status = this.readError;
+    }
+    // Same order as grpc-js: end of data, then 'error' (non-OK only), then
+    // 'status'. 'end' itself follows asynchronously once data is consumed.
+    const callerStack = this.callerStack;
+    this.callerStack = null;
+    this.stream.push(null);
+    if (status.code !== Status.OK) {
+      this.stream.emit('error', callErrorFromStatus(status, callerFrames(callerStack)));
+    }
+    this.stream.emit('status', status);
+  }
+}

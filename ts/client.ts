@@ -1,0 +1,426 @@
+// The generic client: the four ways to start an RPC, with grpc-js's argument
+// conventions. Each method creates one transport call and starts it at once;
+// unary and server-streaming calls hand over their only request and the
+// half-close together with the headers, so the transport can send all of it
+// in one step.
+import { Channel, type ChannelOptions } from './channel';
+import type { ChannelInterface } from './channel-interface';
+import type { Call, CallListener, Deadline } from './call/call-interface';
+import {
+  ClientDuplexStream,
+  ClientReadableStream,
+  ClientUnaryCall,
+  ClientWritableStream,
+  serializationFailure,
+  type UnaryCallback,
+} from './call/client-calls';
+import { StreamResponseListener, UnaryResponseListener } from './call/response-listeners';
+import { ConnectivityState, Status } from './constants';
+import type { CallCredentials, ChannelCredentials } from './credentials';
+import { Metadata } from './metadata';
+
+/** Per-call settings; the same names as `@grpc/grpc-js`'s `CallOptions`. */
+export interface CallOptions {
+  /** When the call fails with DEADLINE_EXCEEDED: a Date or milliseconds since the epoch. */
+  deadline?: Deadline;
+  /** Overrides the `:authority` the call is sent with. */
+  host?: string;
+  /** A server call whose deadline and cancellation this call inherits, per `propagate_flags`. */
+  parent?: unknown;
+  /** Which properties of `parent` to inherit; a combination of `propagate` flags. */
+  propagate_flags?: number;
+  // The next three are accepted so that code written for grpc-js runs
+  // unchanged, but they have no effect: they take effect together with
+  // interceptor support.
+  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
+  credentials?: CallCredentials;
+  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
+  interceptors?: unknown[];
+  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
+  interceptor_providers?: unknown[];
+}
+
+/**
+ * Options for a {@link Client}: channel options by their grpc-js names (for
+ * example `grpc.max_receive_message_length`), plus these client-only keys.
+ */
+export interface ClientOptions {
+  /** Use this channel instead of creating one. */
+  channelOverride?: ChannelInterface;
+  /** Create the channel with this function instead of `new Channel(...)`. */
+  channelFactoryOverride?: (
+    address: string,
+    credentials: ChannelCredentials,
+    options: ClientOptions,
+  ) => ChannelInterface;
+  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
+  interceptors?: unknown[];
+  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
+  interceptor_providers?: unknown[];
+  /** Not supported yet: the constructor throws if it is set. */
+  callInvocationTransformer?: unknown;
+  /** Channel options, passed to the channel. */
+  [channelOption: string]: unknown;
+}
+
+// Shared by every call made without options; never written to.
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
+interface UnaryArguments<ResponseType> {
+  metadata: Metadata;
+  options: CallOptions;
+  callback: UnaryCallback<ResponseType>;
+}
+
+// grpc-js lets metadata and options be left out; the callback is always last.
+function unaryArguments<ResponseType>(
+  arg1: Metadata | CallOptions | UnaryCallback<ResponseType>,
+  arg2?: CallOptions | UnaryCallback<ResponseType>,
+  arg3?: UnaryCallback<ResponseType>,
+): UnaryArguments<ResponseType> {
+  if (typeof arg1 === 'function') {
+    return { metadata: new Metadata(), options: NO_OPTIONS, callback: arg1 };
+  }
+  if (typeof arg2 === 'function') {
+    return arg1 instanceof Metadata
+      ? { metadata: arg1, options: NO_OPTIONS, callback: arg2 }
+      : { metadata: new Metadata(), options: arg1, callback: arg2 };
+  }
+  if (!(arg1 instanceof Metadata && arg2 instanceof Object && typeof arg3 === 'function')) {
+    throw new Error('Incorrect arguments passed');
+  }
+  return { metadata: arg1, options: arg2, callback: arg3 };
+}
+
+/**
+ * Starts a call whose only request travels with the headers. A request that
+ * cannot be serialized still starts the call, so that the failure reaches
+ * the listener as a status, exactly like any other failure.
+ */
+function startWithRequest<RequestType>(
+  call: Call,
+  metadata: Metadata,
+  listener: CallListener,
+  serialize: (value: RequestType) => Buffer,
+  argument: RequestType,
+): void {
+  let message: Buffer;
+  try {
+    message = serialize(argument);
+  } catch (error) {
+    call.start(metadata, listener);
+    call.cancelWithStatus(Status.INTERNAL, serializationFailure(error));
+    return;
+  }
+  call.start(metadata, listener, { message, halfClose: true });
+}
+
+/**
+ * A generic gRPC client, and the base class of the service clients that
+ * {@link makeClientConstructor} and {@link loadPackageDefinition} create.
+ * Its `make*Request` methods take a full method path such as
+ * `/pkg.Service/Method` and the message (de)serializers.
+ */
+export class Client {
+  readonly #channel: ChannelInterface;
+
+  /**
+   * @param address The server's address, e.g. `localhost:50051`.
+   * @param credentials From {@link credentials}.
+   * @param options Channel options and client-only settings.
+   * @throws Error if both `interceptors` and `interceptor_providers` are given
+   *   (as grpc-js does), or if `callInvocationTransformer` is given.
+   */
+  constructor(address: string, credentials: ChannelCredentials, options: ClientOptions = {}) {
+    const {
+      channelOverride,
+      channelFactoryOverride,
+      interceptors,
+      interceptor_providers,
+      callInvocationTransformer,
+      ...channelOptions
+    } = options;
+    if ((interceptors?.length ?? 0) > 0 && (interceptor_providers?.length ?? 0) > 0) {
+      throw new Error(
+        'Both interceptors and interceptor_providers were passed as options ' +
+          'to the client constructor. Only one of these is allowed.',
+      );
+    }
+    if (callInvocationTransformer !== undefined) {
+      // Ignoring it would silently change what every call does.
+      throw new Error('h2grpc: the callInvocationTransformer client option is not supported yet');
+    }
+    if (channelOverride) {
+      this.#channel = channelOverride;
+    } else if (channelFactoryOverride) {
+      this.#channel = channelFactoryOverride(address, credentials, channelOptions);
+    } else {
+      this.#channel = new Channel(address, credentials, channelOptions as ChannelOptions);
+    }
+  }
+
+  /** Closes the channel: calls in flight fail with UNAVAILABLE and new calls fail. */
+  close(): void {
+    this.#channel.close();
+  }
+
+  /** The channel this client sends its calls on. */
+  getChannel(): ChannelInterface {
+    return this.#channel;
+  }
+
+  /**
+   * Connects the channel if it is idle and calls `callback` once it is
+   * ready, or with an Error if the deadline passes first or the channel is
+   * closed.
+   * @param deadline A Date or milliseconds since the epoch.
+   */
+  waitForReady(deadline: Deadline, callback: (error?: Error) => void): void {
+    const channel = this.#channel;
+    const check = (error?: Error): void => {
+      if (error) {
+        callback(new Error('Failed to connect before the deadline'));
+        return;
+      }
+      let state: ConnectivityState;
+      try {
+        state = channel.getConnectivityState(true);
+      } catch {
+        callback(new Error('The channel has been closed'));
+        return;
+      }
+      if (state === ConnectivityState.READY) {
+        callback();
+        return;
+      }
+      try {
+        channel.watchConnectivityState(state, deadline, check);
+      } catch {
+        callback(new Error('The channel has been closed'));
+      }
+    };
+    // Always asynchronous, even when the channel is ready already.
+    setImmediate(check);
+  }
+
+  private createCall(method: string, options: CallOptions): Call {
+    return this.#channel.createCall(
+      method,
+      options.deadline ?? Infinity,
+      options.host,
+      options.parent ?? null,
+      options.propagate_flags,
+    );
+  }
+
+  /**
+   * Starts a call with one request and one response.
+   * @param method Full method path, e.g. `/pkg.Service/Method`.
+   * @param serialize Turns the request into bytes.
+   * @param deserialize Turns the response bytes into a value.
+   * @param argument The request.
+   * @param metadata Request metadata (optional).
+   * @param options Per-call options (optional).
+   * @param callback Receives a {@link ServiceError} or the response.
+   * @returns The call, for `'metadata'`/`'status'` events and cancellation.
+   */
+  makeUnaryRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    metadata: Metadata,
+    options: CallOptions,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientUnaryCall;
+  makeUnaryRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    metadata: Metadata,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientUnaryCall;
+  makeUnaryRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    options: CallOptions,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientUnaryCall;
+  makeUnaryRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientUnaryCall;
+  makeUnaryRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    metadata: Metadata | CallOptions | UnaryCallback<ResponseType>,
+    options?: CallOptions | UnaryCallback<ResponseType>,
+    callback?: UnaryCallback<ResponseType>,
+  ): ClientUnaryCall {
+    const args = unaryArguments(metadata, options, callback);
+    const call = this.createCall(method, args.options);
+    const surface = new ClientUnaryCall(call);
+    const listener = new UnaryResponseListener(
+      surface,
+      call,
+      deserialize,
+      args.callback,
+      new Error(),
+    );
+    startWithRequest(call, args.metadata, listener, serialize, argument);
+    return surface;
+  }
+
+  /**
+   * Starts a call with a stream of requests and one response.
+   * @param method Full method path, e.g. `/pkg.Service/Method`.
+   * @param serialize Turns a request into bytes.
+   * @param deserialize Turns the response bytes into a value.
+   * @param metadata Request metadata (optional).
+   * @param options Per-call options (optional).
+   * @param callback Receives a {@link ServiceError} or the response.
+   * @returns A Writable for the requests; `end()` it after the last one.
+   */
+  makeClientStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    metadata: Metadata,
+    options: CallOptions,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientWritableStream<RequestType>;
+  makeClientStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    metadata: Metadata,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientWritableStream<RequestType>;
+  makeClientStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    options: CallOptions,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientWritableStream<RequestType>;
+  makeClientStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    callback: UnaryCallback<ResponseType>,
+  ): ClientWritableStream<RequestType>;
+  makeClientStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    metadata: Metadata | CallOptions | UnaryCallback<ResponseType>,
+    options?: CallOptions | UnaryCallback<ResponseType>,
+    callback?: UnaryCallback<ResponseType>,
+  ): ClientWritableStream<RequestType> {
+    const args = unaryArguments(metadata, options, callback);
+    const call = this.createCall(method, args.options);
+    const stream = new ClientWritableStream(call, serialize);
+    call.start(
+      args.metadata,
+      new UnaryResponseListener(stream, call, deserialize, args.callback, new Error()),
+    );
+    return stream;
+  }
+
+  /**
+   * Starts a call with one request and a stream of responses.
+   * @param method Full method path, e.g. `/pkg.Service/Method`.
+   * @param serialize Turns the request into bytes.
+   * @param deserialize Turns response bytes into a value.
+   * @param argument The request.
+   * @param metadata Request metadata (optional).
+   * @param options Per-call options (optional).
+   * @returns A Readable of the responses.
+   */
+  makeServerStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    metadata: Metadata,
+    options?: CallOptions,
+  ): ClientReadableStream<ResponseType>;
+  makeServerStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    options?: CallOptions,
+  ): ClientReadableStream<ResponseType>;
+  makeServerStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    argument: RequestType,
+    metadata?: Metadata | CallOptions,
+    options?: CallOptions,
+  ): ClientReadableStream<ResponseType> {
+    let callOptions: CallOptions;
+    if (metadata instanceof Metadata) {
+      callOptions = options || NO_OPTIONS;
+    } else {
+      callOptions = metadata || NO_OPTIONS;
+      metadata = new Metadata();
+    }
+    const call = this.createCall(method, callOptions);
+    const stream = new ClientReadableStream(call, deserialize);
+    const listener = new StreamResponseListener(stream, call, deserialize, new Error());
+    startWithRequest(call, metadata, listener, serialize, argument);
+    return stream;
+  }
+
+  /**
+   * Starts a call with a stream of requests and a stream of responses.
+   * @param method Full method path, e.g. `/pkg.Service/Method`.
+   * @param serialize Turns a request into bytes.
+   * @param deserialize Turns response bytes into a value.
+   * @param metadata Request metadata (optional).
+   * @param options Per-call options (optional).
+   * @returns A Duplex: write requests (then `end()`), read responses.
+   */
+  makeBidiStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    metadata: Metadata,
+    options?: CallOptions,
+  ): ClientDuplexStream<RequestType, ResponseType>;
+  makeBidiStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    options?: CallOptions,
+  ): ClientDuplexStream<RequestType, ResponseType>;
+  makeBidiStreamRequest<RequestType, ResponseType>(
+    method: string,
+    serialize: (value: RequestType) => Buffer,
+    deserialize: (value: Buffer) => ResponseType,
+    metadata?: Metadata | CallOptions,
+    options?: CallOptions,
+  ): ClientDuplexStream<RequestType, ResponseType> {
+    let callOptions: CallOptions;
+    if (metadata instanceof Metadata) {
+      callOptions = options || NO_OPTIONS;
+    } else {
+      callOptions = metadata || NO_OPTIONS;
+      metadata = new Metadata();
+    }
+    const call = this.createCall(method, callOptions);
+    const stream = new ClientDuplexStream(call, serialize, deserialize);
+    call.start(metadata, new StreamResponseListener(stream, call, deserialize, new Error()));
+    return stream;
+  }
+}

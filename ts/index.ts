@@ -1,0 +1,102 @@
+/**
+ * h2grpc: a gRPC client for Node.js with a native HTTP/2 transport. Its
+ * client API matches `@grpc/grpc-js`, so switching is a change of import.
+ * @packageDocumentation
+ */
+import type {
+  ClientDuplexStream,
+  ClientReadableStream,
+  ClientUnaryCall,
+  ClientWritableStream,
+} from './call/client-calls';
+import type { Deadline } from './call/call-interface';
+import type { Client } from './client';
+import type { ChannelInterface } from './channel-interface';
+
+export { Client, type CallOptions, type ClientOptions } from './client';
+export { Metadata, type MetadataOptions, type MetadataValue } from './metadata';
+export {
+  Status,
+  Status as status,
+  ConnectivityState as connectivityState,
+  Propagate as propagate,
+} from './constants';
+export {
+  credentials,
+  ChannelCredentials,
+  CallCredentials,
+  type CallMetadataGenerator,
+  type CallMetadataOptions,
+} from './credentials';
+export {
+  makeClientConstructor,
+  makeClientConstructor as makeGenericClientConstructor,
+  loadPackageDefinition,
+  type ClientMethodDefinition,
+  type Deserialize as deserialize,
+  type GrpcObject,
+  type MethodDefinition,
+  type PackageDefinition,
+  type ProtobufTypeDefinition,
+  type Serialize as serialize,
+  type ServerMethodDefinition,
+  type ServiceClient,
+  type ServiceClientConstructor,
+  type ServiceDefinition,
+} from './make-client';
+export { Channel, type ChannelOptions } from './channel';
+export type { ChannelInterface } from './channel-interface';
+export type { Deadline, StatusObject } from './call/call-interface';
+export {
+  ClientDuplexStream,
+  ClientReadableStream,
+  ClientUnaryCall,
+  ClientWritableStream,
+  type CallEvents,
+  type EventListenerMethod,
+  type ResponseStreamEvents,
+  type ServiceError,
+  type SurfaceCall,
+  type UnaryCallback,
+  type UnaryCallback as requestCallback,
+} from './call/client-calls';
+
+/** Any of the objects a client method returns. */
+export type Call =
+  | ClientUnaryCall
+  | ClientReadableStream<unknown>
+  | ClientWritableStream<unknown>
+  | ClientDuplexStream<unknown, unknown>;
+
+/**
+ * Closes a client's channel; same as `client.close()`.
+ * @param client The client to close.
+ */
+export function closeClient(client: Client): void {
+  client.close();
+}
+
+/**
+ * Calls `callback` once the client's channel is ready; same as
+ * `client.waitForReady(deadline, callback)`.
+ * @param client The client whose channel to wait for.
+ * @param deadline A Date or milliseconds since the epoch.
+ * @param callback Called without arguments when ready, with an Error otherwise.
+ */
+export function waitForClientReady(
+  client: Client,
+  deadline: Deadline,
+  callback: (error?: Error) => void,
+): void {
+  client.waitForReady(deadline, callback);
+}
+
+/**
+ * Returns the channel a client sends its calls on; same as `client.getChannel()`.
+ * @param client The client.
+ */
+export function getClientChannel(client: Client): ChannelInterface {
+  return client.getChannel();
+}
+
+export { nativeStats, type NativeStats } from './native-stats';
