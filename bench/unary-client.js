@@ -20,7 +20,10 @@ const warmupMs = Number(args.warmup ?? 1000);
 const reqSize = Number(args.req ?? 0);
 const respSize = Number(args.resp ?? 0);
 
-const grpc = clientName === 'grpc-js' ? require('@grpc/grpc-js') : require(path.join(__dirname, '..', 'dist', 'index.js'));
+const grpc =
+  clientName === 'grpc-js'
+    ? require('@grpc/grpc-js')
+    : require(path.join(__dirname, '..', 'dist', 'index.js'));
 const def = protoLoader.loadSync('grpc/testing/benchmark_service.proto', {
   includeDirs: ['/usr/share/grpc-proto'],
   keepCase: true,
@@ -30,7 +33,11 @@ const def = protoLoader.loadSync('grpc/testing/benchmark_service.proto', {
 });
 const pkg = grpc.loadPackageDefinition(def);
 const client = new pkg.grpc.testing.BenchmarkService(target, grpc.credentials.createInsecure());
-const request = { response_type: 'COMPRESSABLE', response_size: respSize, payload: { body: Buffer.alloc(reqSize) } };
+const request = {
+  response_type: 'COMPRESSABLE',
+  response_size: respSize,
+  payload: { body: Buffer.alloc(reqSize) },
+};
 
 function run(ms, record) {
   return new Promise((resolve, reject) => {

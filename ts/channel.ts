@@ -6,7 +6,11 @@
 import { TransportCall, type CallHost } from './call/transport-call';
 import type { Call, Deadline } from './call/call-interface';
 import type { ChannelInterface } from './channel-interface';
-import { ConnectivityState, DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH } from './constants';
+import {
+  ConnectivityState,
+  DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
+  DEFAULT_MAX_SEND_MESSAGE_LENGTH,
+} from './constants';
 import type { ChannelCredentials } from './credentials';
 import type { ConnectConfig } from './native/binding';
 import {
@@ -35,6 +39,7 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
   private readonly target: SimpleTarget;
   private readonly config: ConnectConfig;
   private readonly maxReceive: number;
+  private readonly maxSend: number;
   private conn: NativeConnection | null = null;
   private state = ConnectivityState.IDLE;
   private watchers: StateWatcher[] = [];
@@ -60,6 +65,8 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
     this.target = parseSimpleTarget(targetString);
     const maxReceive = numberOption(options['grpc.max_receive_message_length']);
     this.maxReceive = maxReceive ?? DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH;
+    this.maxSend =
+      numberOption(options['grpc.max_send_message_length']) ?? DEFAULT_MAX_SEND_MESSAGE_LENGTH;
     const userAgent = [
       options['grpc.primary_user_agent'],
       `h2grpc/${VERSION}`,
@@ -124,7 +131,7 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
     _parentCall: unknown,
     _propagateFlags: number | null | undefined,
   ): Call {
-    return new TransportCall(this, method, deadline, host ?? null, this.maxReceive);
+    return new TransportCall(this, method, deadline, host ?? null, this.maxReceive, this.maxSend);
   }
 
   /** Closes the channel: new calls fail, the connection closes when calls in flight end. */
@@ -139,11 +146,11 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
 
   /** @internal */
   dispatch(call: TransportCall): void {
+    this.activeCalls++;
     if (this.closed) {
       call.onConnectionFailed('Channel has been shut down');
       return;
     }
-    this.activeCalls++;
     const conn = this.connection();
     if (conn.state !== 'ready') call.armDeadlineWhileWaiting();
     conn.whenReady(call);
@@ -156,8 +163,7 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
 
   /** @internal */
   callEnded(_call: TransportCall): void {
-    // Only calls that were dispatched were counted.
-    if (this.activeCalls > 0) this.activeCalls--;
+    this.activeCalls--;
     if (this.closed && this.activeCalls === 0) this.conn?.close();
   }
 

@@ -31,6 +31,8 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   private acks: Array<(() => void) | undefined> = [];
   private deadlineTimer: NodeJS.Timeout | null = null;
   private peer = '';
+  /** Whether the channel counts this call as active (it was dispatched). */
+  private dispatched = false;
 
   constructor(
     private readonly host: CallHost,
@@ -38,6 +40,7 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     private readonly deadline: Deadline,
     private readonly authority: string | null,
     private readonly maxReceive: number,
+    private readonly maxSend: number,
   ) {}
 
   start(metadata: Metadata, listener: CallListener, options?: StartOptions): void {
@@ -46,11 +49,13 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     this.metadata = encodeMetadata(metadata);
     this.first = options;
     this.state = 'waiting';
+    if (options?.message !== undefined && this.tooLarge(options.message)) return;
     const timeout = this.timeoutMs();
     if (timeout === 0) {
       this.finishLocally(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
       return;
     }
+    this.dispatched = true;
     this.host.dispatch(this);
   }
 
@@ -106,6 +111,10 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   }
 
   sendMessage(message: Buffer, onWritten?: () => void): void {
+    if (this.state !== 'done' && this.tooLarge(message)) {
+      if (onWritten) process.nextTick(onWritten);
+      return;
+    }
     switch (this.state) {
       case 'active':
         this.acks.push(onWritten);
@@ -158,6 +167,16 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     this.listener?.onReceiveStatus({ code, details, metadata: trailers });
   }
 
+  /** Enforces `grpc.max_send_message_length` the way grpc-js does: the call fails. */
+  private tooLarge(message: Buffer): boolean {
+    if (this.maxSend < 0 || message.length <= this.maxSend) return false;
+    this.cancelWithStatus(
+      Status.RESOURCE_EXHAUSTED,
+      `Attempted to send message with a size larger than ${this.maxSend}`,
+    );
+    return true;
+  }
+
   private finishLocally(code: Status, details: string): void {
     this.end();
     const listener = this.listener;
@@ -169,7 +188,7 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   private end(): void {
     this.state = 'done';
     this.clearDeadlineTimer();
-    this.host.callEnded(this);
+    if (this.dispatched) this.host.callEnded(this);
     // Writers waiting on flow control must not hang once the call is over.
     const acks = this.acks;
     this.acks = [];

@@ -116,18 +116,17 @@ export class NativeTransport {
   private drain(): void {
     let firstError: unknown;
     let hasError = false;
-    for (;;) {
-      const batch = this.handle.drain();
-      if (batch === null) break;
+    // One drain per wake: events pushed while this batch is dispatched find
+    // the wake flag cleared and schedule the next wake themselves.
+    const batch = this.handle.drain();
+    if (batch !== null) {
       try {
         this.dispatch(batch);
       } catch (e) {
-        // A user callback threw. Finish the batch first so no other call
-        // loses its completions, then surface the error as grpc-js would.
-        if (!hasError) {
-          hasError = true;
-          firstError = e;
-        }
+        // A user callback threw. The batch was finished first so no other
+        // call lost its completions; surface the error as grpc-js would.
+        hasError = true;
+        firstError = e;
       }
     }
     this.updateRef();

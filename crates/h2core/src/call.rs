@@ -34,6 +34,8 @@ pub enum Cmd {
 static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+static GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+static GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
 static APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
@@ -126,16 +128,40 @@ enum End {
 }
 
 pub(crate) async fn run(task: CallTask, shared: Arc<Shared>) {
-    let stream = task.stream;
-    let end = drive(task, &shared).await;
-    shared.remove_stream(stream);
-    if let End::Status(status, trailers) = end {
-        shared.queue.push(Event::Status {
-            stream,
-            code: status.code,
-            message: status.message,
-            trailers,
+    let mut guard = EndGuard {
+        stream: task.stream,
+        shared: &shared,
+        end: None,
+    };
+    guard.end = Some(drive(task, &shared).await);
+}
+
+/// Reports the call's end when the task finishes, and also if it is torn
+/// down without finishing (a panic in this crate or the runtime shutting
+/// down): the embedder must always get exactly one status per stream.
+struct EndGuard<'a> {
+    stream: u32,
+    shared: &'a Shared,
+    end: Option<End>,
+}
+
+impl Drop for EndGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.remove_stream(self.stream);
+        let end = self.end.take().unwrap_or_else(|| {
+            End::Status(
+                Status::new(Code::Internal, "h2grpc: the call's transport task ended unexpectedly"),
+                HeaderMap::new(),
+            )
         });
+        if let End::Status(status, trailers) = end {
+            self.shared.queue.push(Event::Status {
+                stream: self.stream,
+                code: status.code,
+                message: status.message,
+                trailers,
+            });
+        }
     }
 }
 
@@ -273,7 +299,11 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                             // Trailers-only response: the status is in the headers.
                             return status_from_trailers(parts.headers);
                         }
-                        shared.queue.push(Event::Headers { stream, metadata: parts.headers });
+                        let mut metadata = parts.headers;
+                        // Transport-level negotiation, not user metadata (grpc-js hides them too).
+                        metadata.remove(&GRPC_ENCODING);
+                        metadata.remove(&GRPC_ACCEPT_ENCODING);
+                        shared.queue.push(Event::Headers { stream, metadata });
                         recv = Recv::Body(body);
                     }
                     Step::Data(Ok(chunk)) => {

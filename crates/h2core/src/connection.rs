@@ -100,16 +100,37 @@ impl ConnHandle {
 
 /// Runs the connection to its end and reports `Closed` with the reason.
 pub(crate) async fn drive(handle: Arc<ConnHandle>, opts: ConnectOptions, shared: Arc<Shared>) {
-    let reason = match connect_and_serve(&handle, &opts, &shared).await {
+    let mut guard = ClosedGuard {
+        handle: &handle,
+        shared: &shared,
+        reason: None,
+    };
+    guard.reason = Some(match connect_and_serve(&handle, &opts, &shared).await {
         Ok(reason) => reason,
         Err(reason) => reason,
-    };
-    handle.closed.store(true, Ordering::Release);
-    shared.remove_conn(handle.id);
-    shared.queue.push(Event::Connection {
-        conn: handle.id,
-        event: ConnEvent::Closed { reason },
     });
+}
+
+/// Reports `Closed` exactly once, even if the driver is torn down early.
+struct ClosedGuard<'a> {
+    handle: &'a ConnHandle,
+    shared: &'a Shared,
+    reason: Option<String>,
+}
+
+impl Drop for ClosedGuard<'_> {
+    fn drop(&mut self) {
+        let reason = self
+            .reason
+            .take()
+            .unwrap_or_else(|| "h2grpc: the connection's transport task ended unexpectedly".to_owned());
+        self.handle.closed.store(true, Ordering::Release);
+        self.shared.remove_conn(self.handle.id);
+        self.shared.queue.push(Event::Connection {
+            conn: self.handle.id,
+            event: ConnEvent::Closed { reason },
+        });
+    }
 }
 
 async fn connect_and_serve(handle: &ConnHandle, opts: &ConnectOptions, shared: &Shared) -> Result<String, String> {
