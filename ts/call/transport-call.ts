@@ -71,17 +71,24 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     this.state = 'active';
     const first = this.first;
     this.first = undefined;
-    this.stream = nativeTransport().startCall(
-      this,
-      conn.id,
-      this.method,
-      this.authority,
-      this.metadata,
-      timeout,
-      first?.message ?? null,
-      first?.halfClose ?? false,
-      this.maxReceive,
-    );
+    try {
+      this.stream = nativeTransport().startCall(
+        this,
+        conn.id,
+        this.method,
+        this.authority,
+        this.metadata,
+        timeout,
+        first?.message ?? null,
+        first?.halfClose ?? false,
+        this.maxReceive,
+      );
+    } catch (e) {
+      // Only a bug (a caught Rust panic) or invalid arguments get here; the
+      // call fails, the process does not.
+      this.finishLocally(Status.INTERNAL, `h2grpc: failed to start the call: ${errorMessage(e)}`);
+      return;
+    }
     if (this.pendingWrites.length > 0 || this.pendingHalfClose) {
       const writes = this.pendingWrites;
       this.pendingWrites = [];
@@ -118,7 +125,11 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     switch (this.state) {
       case 'active':
         this.acks.push(onWritten);
-        nativeTransport().sendMessage(this.stream, message, false);
+        try {
+          nativeTransport().sendMessage(this.stream, message, false);
+        } catch (e) {
+          this.cancelWithStatus(Status.INTERNAL, `h2grpc: failed to send: ${errorMessage(e)}`);
+        }
         return;
       case 'waiting':
       case 'new':
@@ -211,4 +222,8 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     if (at === Infinity || Number.isNaN(at)) return -1;
     return Math.max(0, at - Date.now());
   }
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

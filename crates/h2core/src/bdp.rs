@@ -52,7 +52,10 @@ impl BdpEstimator {
     /// Records the ping's ACK; returns the new window when it should grow.
     pub fn on_ack(&mut self, now: Instant) -> Option<u32> {
         let sent = self.ping_sent_at.take()?;
-        let rtt_sample = now.duration_since(sent).max(Duration::from_micros(1)).as_secs_f64();
+        let rtt_sample = now
+            .duration_since(sent)
+            .max(Duration::from_micros(1))
+            .as_secs_f64();
         self.rtt = if self.rtt == 0.0 {
             rtt_sample
         } else {
@@ -64,8 +67,13 @@ impl BdpEstimator {
         if bw_current > self.bw_max {
             self.bw_max = bw_current;
         }
-        if sample as f64 >= BETA * f64::from(self.bdp) && bw_current >= self.bw_max && self.bdp < BDP_LIMIT {
-            let grown = sample.saturating_mul(u64::from(GAMMA)).min(u64::from(BDP_LIMIT)) as u32;
+        if sample as f64 >= BETA * f64::from(self.bdp)
+            && bw_current >= self.bw_max
+            && self.bdp < BDP_LIMIT
+        {
+            let grown = sample
+                .saturating_mul(u64::from(GAMMA))
+                .min(u64::from(BDP_LIMIT)) as u32;
             if grown > self.bdp {
                 self.bdp = grown;
                 return Some(grown);

@@ -2,13 +2,14 @@
 //! back, turned into events. Each call is one tokio task; JS talks to it
 //! through an unbounded command channel keyed by the stream id.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::{ResponseFuture, SendRequest};
-use h2::{Reason, RecvStream};
+use h2::{Reason, RecvStream, SendStream};
 use http::header::{CONTENT_TYPE, TE, USER_AGENT};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
@@ -43,7 +44,14 @@ static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 fn is_reserved(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "content-type" | "te" | "grpc-timeout" | "user-agent" | "host" | "connection" | "grpc-status" | "grpc-message"
+        "content-type"
+            | "te"
+            | "grpc-timeout"
+            | "user-agent"
+            | "host"
+            | "connection"
+            | "grpc-status"
+            | "grpc-message"
     )
 }
 
@@ -70,7 +78,8 @@ pub(crate) fn build_request(
     parts.scheme = Some(conn.scheme.clone());
     parts.authority = Some(authority);
     parts.path_and_query = Some(path_and_query);
-    let uri = Uri::from_parts(parts).map_err(|e| Status::new(Code::Internal, format!("Invalid request URI: {e}")))?;
+    let uri = Uri::from_parts(parts)
+        .map_err(|e| Status::new(Code::Internal, format!("Invalid request URI: {e}")))?;
 
     let mut req = Request::new(());
     *req.method_mut() = Method::POST;
@@ -99,7 +108,10 @@ pub(crate) fn build_request(
                 continue;
             }
             let value = HeaderValue::from_bytes(value).map_err(|_| {
-                Status::new(Code::Internal, format!("Invalid metadata value for key {:?}", name.as_str()))
+                Status::new(
+                    Code::Internal,
+                    format!("Invalid metadata value for key {:?}", name.as_str()),
+                )
             })?;
             headers.append(name, value);
         }
@@ -150,7 +162,10 @@ impl Drop for EndGuard<'_> {
         self.shared.remove_stream(self.stream);
         let end = self.end.take().unwrap_or_else(|| {
             End::Status(
-                Status::new(Code::Internal, "h2grpc: the call's transport task ended unexpectedly"),
+                Status::new(
+                    Code::Internal,
+                    "h2grpc: the call's transport task ended unexpectedly",
+                ),
                 HeaderMap::new(),
             )
         });
@@ -246,6 +261,10 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     let mut decoder = Decoder::new(max_receive_message_length);
     let mut cmds_open = true;
     let mut awaiting_capacity = false;
+    // Commands that arrived while a write waits for capacity. The channel is
+    // still polled meanwhile so that a cancel (the channel closing) is seen
+    // at once, even when the server never opens the window again.
+    let mut held: VecDeque<Cmd> = VecDeque::new();
     let mut batch: Vec<Event> = Vec::new();
 
     loop {
@@ -255,29 +274,19 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                 send.send_reset(Reason::CANCEL);
                 return deadline_exceeded();
             }
-            cmd = cmds.recv(), if cmds_open && !awaiting_capacity => match cmd {
+            cmd = cmds.recv(), if cmds_open => match cmd {
                 None => {
                     send.send_reset(Reason::CANCEL);
                     return End::Cancelled;
                 }
-                Some(_) if half_closed => {}
-                Some(Cmd::Data(data, end)) => {
-                    if send.send_data(data, end).is_err() {
+                Some(cmd) if awaiting_capacity => held.push_back(cmd),
+                Some(cmd) => {
+                    match apply(cmd, &mut send, &mut half_closed, stream, shared) {
+                        Applied::Done => {}
+                        Applied::AwaitCapacity => awaiting_capacity = true,
                         // The stream failed; the receive side reports how.
-                        cmds_open = false;
-                        continue;
+                        Applied::Failed => cmds_open = false,
                     }
-                    half_closed = end;
-                    if send.capacity() > 0 || end {
-                        shared.queue.push(Event::WriteAck { stream });
-                    } else {
-                        send.reserve_capacity(1);
-                        awaiting_capacity = true;
-                    }
-                }
-                Some(Cmd::HalfClose) => {
-                    let _ = send.send_data(Bytes::new(), true);
-                    half_closed = true;
                 }
             },
             cap = poll_fn(|cx| send.poll_capacity(cx)), if awaiting_capacity => {
@@ -286,6 +295,19 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                 let _ = cap;
                 awaiting_capacity = false;
                 shared.queue.push(Event::WriteAck { stream });
+                while let Some(cmd) = held.pop_front() {
+                    match apply(cmd, &mut send, &mut half_closed, stream, shared) {
+                        Applied::Done => {}
+                        Applied::AwaitCapacity => {
+                            awaiting_capacity = true;
+                            break;
+                        }
+                        Applied::Failed => {
+                            cmds_open = false;
+                            break;
+                        }
+                    }
+                }
             }
             step = next_recv(&mut recv) => {
                 match step {
@@ -351,6 +373,48 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     }
 }
 
+/// What became of one embedder command.
+enum Applied {
+    Done,
+    /// The write went to h2 but the stream has no send capacity left: its
+    /// `WriteAck` waits for `poll_capacity`.
+    AwaitCapacity,
+    Failed,
+}
+
+/// Applies one embedder command to the stream's send half.
+fn apply(
+    cmd: Cmd,
+    send: &mut SendStream<Bytes>,
+    half_closed: &mut bool,
+    stream: u32,
+    shared: &Shared,
+) -> Applied {
+    if *half_closed {
+        return Applied::Done;
+    }
+    match cmd {
+        Cmd::Data(data, end) => {
+            if send.send_data(data, end).is_err() {
+                return Applied::Failed;
+            }
+            *half_closed = end;
+            if send.capacity() > 0 || end {
+                shared.queue.push(Event::WriteAck { stream });
+                Applied::Done
+            } else {
+                send.reserve_capacity(1);
+                Applied::AwaitCapacity
+            }
+        }
+        Cmd::HalfClose => {
+            let _ = send.send_data(Bytes::new(), true);
+            *half_closed = true;
+            Applied::Done
+        }
+    }
+}
+
 enum Step {
     Headers(Result<http::Response<RecvStream>, h2::Error>),
     Data(Result<Bytes, h2::Error>),
@@ -375,7 +439,10 @@ fn far_future() -> Instant {
 }
 
 fn deadline_exceeded() -> End {
-    End::Status(Status::new(Code::DeadlineExceeded, "Deadline exceeded"), HeaderMap::new())
+    End::Status(
+        Status::new(Code::DeadlineExceeded, "Deadline exceeded"),
+        HeaderMap::new(),
+    )
 }
 
 /// Validates `:status` and `content-type` before anything else is trusted.
@@ -397,7 +464,9 @@ fn check_response_head(http_status: u16, headers: &HeaderMap) -> Option<End> {
                 Code::Unknown,
                 format!(
                     "Received unexpected content-type {:?}",
-                    content_type.map(String::from_utf8_lossy).unwrap_or_default()
+                    content_type
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default()
                 ),
             ),
             HeaderMap::new(),
@@ -410,13 +479,18 @@ fn check_response_head(http_status: u16, headers: &HeaderMap) -> Option<End> {
 fn status_from_trailers(mut trailers: HeaderMap) -> End {
     let code = trailers.remove(&GRPC_STATUS);
     let message = trailers.remove(&GRPC_MESSAGE);
-    let message = message.map(|m| percent_decode(m.as_bytes())).unwrap_or_default();
+    let message = message
+        .map(|m| percent_decode(m.as_bytes()))
+        .unwrap_or_default();
     let status = match code {
         Some(c) => match Code::from_header(c.as_bytes()) {
             Some(code) => Status::new(code, message),
             None => Status::new(
                 Code::Unknown,
-                format!("Received invalid grpc-status {:?}", String::from_utf8_lossy(c.as_bytes())),
+                format!(
+                    "Received invalid grpc-status {:?}",
+                    String::from_utf8_lossy(c.as_bytes())
+                ),
             ),
         },
         None => Status::new(Code::Unknown, "Server ended the call without a grpc-status"),

@@ -89,7 +89,11 @@ impl ConnHandle {
             send_request: OnceLock::new(),
             shutdown: Notify::new(),
             closed: AtomicBool::new(false),
-            scheme: if opts.secure { Scheme::HTTPS } else { Scheme::HTTP },
+            scheme: if opts.secure {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            },
             authority,
             authority_str: opts.authority.clone(),
             user_agent,
@@ -120,10 +124,9 @@ struct ClosedGuard<'a> {
 
 impl Drop for ClosedGuard<'_> {
     fn drop(&mut self) {
-        let reason = self
-            .reason
-            .take()
-            .unwrap_or_else(|| "h2grpc: the connection's transport task ended unexpectedly".to_owned());
+        let reason = self.reason.take().unwrap_or_else(|| {
+            "h2grpc: the connection's transport task ended unexpectedly".to_owned()
+        });
         self.handle.closed.store(true, Ordering::Release);
         self.shared.remove_conn(self.handle.id);
         self.shared.queue.push(Event::Connection {
@@ -133,7 +136,11 @@ impl Drop for ClosedGuard<'_> {
     }
 }
 
-async fn connect_and_serve(handle: &ConnHandle, opts: &ConnectOptions, shared: &Shared) -> Result<String, String> {
+async fn connect_and_serve(
+    handle: &ConnHandle,
+    opts: &ConnectOptions,
+    shared: &Shared,
+) -> Result<String, String> {
     let started = Instant::now();
     let socket = tokio::select! {
         s = dial(&opts.address, opts.connect_timeout) => s.map_err(|e| e.to_string())?,
@@ -166,13 +173,19 @@ where
         .initial_connection_window_size(opts.initial_conn_window)
         .max_frame_size(opts.max_frame_size.clamp(16_384, 16_777_215))
         .max_header_list_size(opts.max_header_list_size);
-    let (send_request, mut conn) = builder
-        .handshake::<_, Bytes>(io)
-        .await
-        .map_err(|e| format!("HTTP/2 handshake with {} failed: {e}", display(&opts.address)))?;
+    let (send_request, mut conn) = builder.handshake::<_, Bytes>(io).await.map_err(|e| {
+        format!(
+            "HTTP/2 handshake with {} failed: {e}",
+            display(&opts.address)
+        )
+    })?;
     let _ = handle.send_request.set(send_request);
 
-    let mut ping_pong = if opts.bdp_probe { conn.ping_pong() } else { None };
+    let mut ping_pong = if opts.bdp_probe {
+        conn.ping_pong()
+    } else {
+        None
+    };
     let mut bdp = BdpEstimator::new(opts.initial_stream_window);
     let mut pending_window: Option<u32> = None;
     let mut data_seen: u64 = 0;
@@ -244,14 +257,16 @@ where
 fn report_goaways(watch: &FrameWatch, reported: &mut usize, conn: u32, shared: &Shared) {
     let goaways = watch.goaways.lock().unwrap_or_else(|e| e.into_inner());
     if goaways.len() > *reported {
-        shared.queue.push_all(goaways[*reported..].iter().map(|g| Event::Connection {
-            conn,
-            event: ConnEvent::GoAway {
-                code: g.code,
-                last_stream_id: g.last_stream_id,
-                debug: g.debug.clone(),
-            },
-        }));
+        shared
+            .queue
+            .push_all(goaways[*reported..].iter().map(|g| Event::Connection {
+                conn,
+                event: ConnEvent::GoAway {
+                    code: g.code,
+                    last_stream_id: g.last_stream_id,
+                    debug: g.debug.clone(),
+                },
+            }));
         *reported = goaways.len();
     }
 }

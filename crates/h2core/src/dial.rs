@@ -23,7 +23,9 @@ impl Address {
             if path.is_empty() {
                 return Err(format!("Invalid unix socket address {s:?}: empty path"));
             }
-            return Ok(Address::Unix { path: path.to_owned() });
+            return Ok(Address::Unix {
+                path: path.to_owned(),
+            });
         }
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (host, rest) = rest
@@ -68,7 +70,9 @@ pub async fn dial(addr: &Address, timeout: Duration) -> io::Result<Socket> {
                 Ok(Socket::Tcp(s))
             }
             #[cfg(unix)]
-            Address::Unix { path } => Ok(Socket::Unix(tokio::net::UnixStream::connect(path).await?)),
+            Address::Unix { path } => {
+                Ok(Socket::Unix(tokio::net::UnixStream::connect(path).await?))
+            }
             #[cfg(not(unix))]
             Address::Unix { .. } => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -77,10 +81,19 @@ pub async fn dial(addr: &Address, timeout: Duration) -> io::Result<Socket> {
         }
     };
     match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r.map_err(|e: io::Error| io::Error::new(e.kind(), format!("connect to {} failed: {e}", display(addr)))),
+        Ok(r) => r.map_err(|e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!("connect to {} failed: {e}", display(addr)),
+            )
+        }),
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("connect to {} timed out after {} ms", display(addr), timeout.as_millis()),
+            format!(
+                "connect to {} timed out after {} ms",
+                display(addr),
+                timeout.as_millis()
+            ),
         )),
     }
 }
@@ -101,11 +114,30 @@ mod tests {
     fn parses_addresses() {
         assert_eq!(
             Address::parse("127.0.0.1:50051"),
-            Ok(Address::Tcp { host: "127.0.0.1".into(), port: 50051 })
+            Ok(Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: 50051
+            })
         );
-        assert_eq!(Address::parse("[::1]:443"), Ok(Address::Tcp { host: "::1".into(), port: 443 }));
-        assert_eq!(Address::parse("unix:/tmp/s.sock"), Ok(Address::Unix { path: "/tmp/s.sock".into() }));
-        assert_eq!(Address::parse("unix:///tmp/s.sock"), Ok(Address::Unix { path: "/tmp/s.sock".into() }));
+        assert_eq!(
+            Address::parse("[::1]:443"),
+            Ok(Address::Tcp {
+                host: "::1".into(),
+                port: 443
+            })
+        );
+        assert_eq!(
+            Address::parse("unix:/tmp/s.sock"),
+            Ok(Address::Unix {
+                path: "/tmp/s.sock".into()
+            })
+        );
+        assert_eq!(
+            Address::parse("unix:///tmp/s.sock"),
+            Ok(Address::Unix {
+                path: "/tmp/s.sock".into()
+            })
+        );
         assert!(Address::parse("localhost").is_err());
         assert!(Address::parse("host:99999").is_err());
         assert!(Address::parse(":80").is_err());
@@ -117,8 +149,14 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let addr = Address::Tcp { host: "127.0.0.1".into(), port };
+        let addr = Address::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
         let err = dial(&addr, Duration::from_secs(5)).await.err().unwrap();
-        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
     }
 }

@@ -81,7 +81,11 @@ impl Decoder {
     }
 
     /// Feeds one DATA payload; calls `out` for every message completed by it.
-    pub fn feed(&mut self, mut chunk: Bytes, mut out: impl FnMut(Bytes)) -> Result<(), DecodeError> {
+    pub fn feed(
+        &mut self,
+        mut chunk: Bytes,
+        mut out: impl FnMut(Bytes),
+    ) -> Result<(), DecodeError> {
         while chunk.has_remaining() {
             let want = match self.want {
                 Some(want) => want,
@@ -145,7 +149,12 @@ impl Decoder {
     }
 
     fn check_prefix(&self) -> Result<usize, DecodeError> {
-        let len = u32::from_be_bytes([self.prefix[1], self.prefix[2], self.prefix[3], self.prefix[4]]) as usize;
+        let len = u32::from_be_bytes([
+            self.prefix[1],
+            self.prefix[2],
+            self.prefix[3],
+            self.prefix[4],
+        ]) as usize;
         match self.prefix[0] {
             0 => {}
             1 => return Err(DecodeError::CompressedWithoutEncoding),
@@ -177,7 +186,10 @@ mod tests {
 
     #[test]
     fn encodes_prefix() {
-        assert_eq!(&encode_message(b"abc")[..], &[0, 0, 0, 0, 3, b'a', b'b', b'c']);
+        assert_eq!(
+            &encode_message(b"abc")[..],
+            &[0, 0, 0, 0, 3, b'a', b'b', b'c']
+        );
         assert_eq!(&encode_message(b"")[..], &[0, 0, 0, 0, 0]);
     }
 
@@ -189,7 +201,10 @@ mod tests {
         let mut d = Decoder::new(100);
         let mut msgs = Vec::new();
         d.feed(Bytes::from(wire), |m| msgs.push(m)).unwrap();
-        assert_eq!(msgs, vec![Bytes::from("hello"), Bytes::new(), Bytes::from("world!")]);
+        assert_eq!(
+            msgs,
+            vec![Bytes::from("hello"), Bytes::new(), Bytes::from("world!")]
+        );
         assert_eq!(d.bytes_copied(), 0);
     }
 
@@ -200,7 +215,11 @@ mod tests {
         for a in 0..wire.len() {
             for b in a..wire.len() {
                 let msgs = decode_all(&[&wire[..a], &wire[a..b], &wire[b..]], 100).unwrap();
-                assert_eq!(msgs, vec![b"first message".to_vec(), b"2nd".to_vec()], "split {a} {b}");
+                assert_eq!(
+                    msgs,
+                    vec![b"first message".to_vec(), b"2nd".to_vec()],
+                    "split {a} {b}"
+                );
             }
         }
     }
@@ -210,16 +229,33 @@ mod tests {
         let wire = [0u8, 0, 0x10, 0, 0];
         assert_eq!(
             decode_all(&[&wire], 4096),
-            Err(DecodeError::TooLarge { len: 1 << 20, limit: 4096 })
+            Err(DecodeError::TooLarge {
+                len: 1 << 20,
+                limit: 4096
+            })
         );
-        assert_eq!(decode_all(&[&encode_message(&[7; 4096])], 4096).unwrap().len(), 1);
+        assert_eq!(
+            decode_all(&[&encode_message(&[7; 4096])], 4096)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn rejects_compressed_and_bad_flags() {
-        assert_eq!(decode_all(&[&[1, 0, 0, 0, 0]], 10), Err(DecodeError::CompressedWithoutEncoding));
-        assert_eq!(decode_all(&[&[9, 0, 0, 0, 0]], 10), Err(DecodeError::BadFlag(9)));
-        assert_eq!(DecodeError::CompressedWithoutEncoding.to_status().code, Code::Internal);
+        assert_eq!(
+            decode_all(&[&[1, 0, 0, 0, 0]], 10),
+            Err(DecodeError::CompressedWithoutEncoding)
+        );
+        assert_eq!(
+            decode_all(&[&[9, 0, 0, 0, 0]], 10),
+            Err(DecodeError::BadFlag(9))
+        );
+        assert_eq!(
+            DecodeError::CompressedWithoutEncoding.to_status().code,
+            Code::Internal
+        );
         assert_eq!(
             DecodeError::TooLarge { len: 5, limit: 4 }.to_status().code,
             Code::ResourceExhausted
@@ -232,6 +268,9 @@ mod tests {
             decode_all(&[&[0, 0, 0, 0, 9, 1, 2]], 100),
             Err(DecodeError::Truncated { have: 2, want: 9 })
         );
-        assert_eq!(decode_all(&[&[0, 0]], 100), Err(DecodeError::Truncated { have: 2, want: 5 }));
+        assert_eq!(
+            decode_all(&[&[0, 0]], 100),
+            Err(DecodeError::Truncated { have: 2, want: 5 })
+        );
     }
 }

@@ -23,6 +23,8 @@ pub use dial::Address;
 pub use event::{ConnEvent, Event};
 pub use framing::{encode_message, DecodeError, Decoder};
 pub use queue::{CompletionQueue, Stats, Wake};
-pub use status::{code_from_http_status, code_from_reason, percent_decode, percent_encode, Code, Status};
+pub use status::{
+    code_from_http_status, code_from_reason, percent_decode, percent_encode, Code, Status,
+};
 pub use timeout::{decode_timeout, encode_timeout};
 pub use transport::{StartCall, Transport};

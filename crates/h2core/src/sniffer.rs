@@ -101,7 +101,9 @@ impl ParseState {
                 TYPE_SETTINGS if flags & FLAG_ACK == 0 => {
                     watch.settings_seen.store(true, Ordering::Release);
                 }
-                TYPE_GOAWAY => self.capturing_goaway = Some(Vec::with_capacity(len.min(8 + MAX_DEBUG_DATA))),
+                TYPE_GOAWAY => {
+                    self.capturing_goaway = Some(Vec::with_capacity(len.min(8 + MAX_DEBUG_DATA)))
+                }
                 _ => {}
             }
             self.remaining = len;
@@ -125,12 +127,20 @@ impl ParseState {
             code: u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
             debug: Bytes::copy_from_slice(&buf[8..]),
         };
-        watch.goaways.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
+        watch
+            .goaways
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(frame);
     }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Sniffer<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -142,7 +152,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Sniffer<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Sniffer<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
     }
 

@@ -108,7 +108,11 @@ pub fn status_from_h2_error(err: &h2::Error) -> Status {
     if err.is_io() {
         return Status::new(
             Code::Unavailable,
-            format!("Connection lost: {}", err.get_io().map_or_else(|| err.to_string(), |e| e.to_string())),
+            format!(
+                "Connection lost: {}",
+                err.get_io()
+                    .map_or_else(|| err.to_string(), |e| e.to_string())
+            ),
         );
     }
     if err.is_go_away() {
@@ -116,14 +120,20 @@ pub fn status_from_h2_error(err: &h2::Error) -> Status {
         // RPC never reached, or lost, its server, so a retry elsewhere may work.
         return Status::new(
             Code::Unavailable,
-            format!("Connection closed by GOAWAY ({})", describe_reason(err.reason())),
+            format!(
+                "Connection closed by GOAWAY ({})",
+                describe_reason(err.reason())
+            ),
         );
     }
     if err.is_reset() && err.is_remote() {
         let reason = err.reason().unwrap_or(Reason::INTERNAL_ERROR);
         return Status::new(
             code_from_reason(reason),
-            format!("Stream reset by server with code {}", describe_reason(Some(reason))),
+            format!(
+                "Stream reset by server with code {}",
+                describe_reason(Some(reason))
+            ),
         );
     }
     match err.reason() {
@@ -225,7 +235,10 @@ mod tests {
     fn maps_rst_stream_reasons() {
         assert_eq!(code_from_reason(Reason::REFUSED_STREAM), Code::Unavailable);
         assert_eq!(code_from_reason(Reason::CANCEL), Code::Cancelled);
-        assert_eq!(code_from_reason(Reason::ENHANCE_YOUR_CALM), Code::ResourceExhausted);
+        assert_eq!(
+            code_from_reason(Reason::ENHANCE_YOUR_CALM),
+            Code::ResourceExhausted
+        );
         assert_eq!(code_from_reason(Reason::PROTOCOL_ERROR), Code::Internal);
         assert_eq!(code_from_reason(Reason::NO_ERROR), Code::Internal);
         assert_eq!(code_from_reason(Reason::FLOW_CONTROL_ERROR), Code::Internal);

@@ -56,7 +56,10 @@ mod tests {
         assert_eq!(encode_timeout(Duration::from_secs(1)), "1000000u");
         assert_eq!(encode_timeout(Duration::from_secs(100)), "100000m");
         assert_eq!(encode_timeout(Duration::from_secs(100_000)), "100000S");
-        assert_eq!(encode_timeout(Duration::from_secs(1_000_000_000)), "16666667M");
+        assert_eq!(
+            encode_timeout(Duration::from_secs(1_000_000_000)),
+            "16666667M"
+        );
         assert_eq!(encode_timeout(Duration::ZERO), "1n");
     }
 
@@ -66,7 +69,10 @@ mod tests {
             let s = encode_timeout(Duration::from_secs(secs));
             assert!(s.len() <= 9, "{s}");
             let back = decode_timeout(&s).unwrap();
-            assert!(back >= Duration::from_secs(secs), "{s} decodes shorter than {secs}s");
+            assert!(
+                back >= Duration::from_secs(secs),
+                "{s} decodes shorter than {secs}s"
+            );
         }
         assert_eq!(encode_timeout(Duration::MAX), "99999999H");
     }

@@ -170,17 +170,22 @@ impl Transport {
         Stats::add(&stats.streams_started, 1);
         let stream = Self::next_id(&self.next_stream);
         let conn = lock(&self.shared.conns).get(&call.conn).cloned();
-        let prepared = conn
-            .ok_or_else(|| Status::new(Code::Unavailable, "Connection is closed"))
-            .and_then(|conn| {
-                let send_request = conn
-                    .send_request
-                    .get()
-                    .cloned()
-                    .ok_or_else(|| Status::new(Code::Unavailable, "Connection is not ready"))?;
-                let request = build_request(&conn, call.path, call.authority, call.metadata, call.timeout)?;
-                Ok((conn, send_request, request))
-            });
+        let prepared =
+            conn.ok_or_else(|| Status::new(Code::Unavailable, "Connection is closed"))
+                .and_then(|conn| {
+                    let send_request =
+                        conn.send_request.get().cloned().ok_or_else(|| {
+                            Status::new(Code::Unavailable, "Connection is not ready")
+                        })?;
+                    let request = build_request(
+                        &conn,
+                        call.path,
+                        call.authority,
+                        call.metadata,
+                        call.timeout,
+                    )?;
+                    Ok((conn, send_request, request))
+                });
         let (conn, send_request, request) = match prepared {
             Ok(p) => p,
             Err(status) => {
@@ -206,7 +211,9 @@ impl Transport {
             first,
             half_close: call.half_close,
             deadline: call.timeout.map(|t| tokio::time::Instant::now() + t),
-            max_receive_message_length: call.max_receive_message_length.unwrap_or(conn.max_receive_message_length),
+            max_receive_message_length: call
+                .max_receive_message_length
+                .unwrap_or(conn.max_receive_message_length),
             cmds: rx,
             conn,
         };

@@ -124,7 +124,9 @@ impl NativeTransport {
             }
         };
         if status != napi::sys::Status::napi_ok {
-            return Err(Error::from_reason("h2grpc: cannot change the wake-up handle's ref state"));
+            return Err(Error::from_reason(
+                "h2grpc: cannot change the wake-up handle's ref state",
+            ));
         }
         self.refed = on;
         Ok(())
@@ -192,7 +194,11 @@ impl NativeTransport {
             timeout: duration_ms(timeout_ms),
             message: message.as_deref(),
             half_close,
-            max_receive_message_length: if max_receive >= 0.0 { Some(max_receive as usize) } else { None },
+            max_receive_message_length: if max_receive >= 0.0 {
+                Some(max_receive as usize)
+            } else {
+                None
+            },
         })
     }
 
