@@ -27,7 +27,8 @@ pub enum Event {
         conn: u32,
         event: ConnEvent,
     },
-    /// Response headers (custom metadata only: pseudo and reserved headers removed).
+    /// Response headers as metadata: pseudo-headers and the compression
+    /// negotiation headers removed; `content-type` kept, as grpc-js does.
     Headers {
         stream: u32,
         metadata: HeaderMap,
