@@ -547,9 +547,21 @@ test('callErrorFromStatus format: "<code> <NAME>: <details>" and the caller in t
   t.is(err!.code, Status.DEADLINE_EXCEEDED);
   t.is(err!.details, 'Deadline exceeded');
   t.true(err!.metadata instanceof Metadata);
-  t.regex(err!.stack!, /\nfor call at\n/);
+  // Unary calls skip the costly stack capture unless H2GRPC_CALLER_STACKS=1.
+  t.regex(err!.stack!, /\nfor call at\n\(call site not captured/);
+});
+
+test('stream errors carry the caller in the stack', async (t) => {
+  const { channel, client } = h2grpc();
+  const err = await new Promise<ServiceError>((resolve) => {
+    const stream = client.makeServerStreamRequest('/s/M', serialize, deserialize, { n: 1 });
+    stream.on('error', (e: ServiceError) => resolve(e));
+    channel.last.finish(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+  });
+  t.is(err.message, '4 DEADLINE_EXCEEDED: Deadline exceeded');
+  t.regex(err.stack!, /\nfor call at\n/);
   // The caller's frames, not the transport's, follow the marker.
-  t.regex(err!.stack!.split('\nfor call at\n')[1], /client-calls\.test\.ts/);
+  t.regex(err.stack!.split('\nfor call at\n')[1], /client-calls\.test\.ts/);
 });
 
 test('unary: exactly one start, carrying the message and the half-close', (t) => {

@@ -3,6 +3,7 @@
 // unary and server-streaming calls hand over their only request and the
 // half-close together with the headers, so the transport can send all of it
 // in one step.
+import { unaryCallerStack } from './call/caller-stack';
 import { Channel, type ChannelOptions } from './channel';
 import type { ChannelInterface } from './channel-interface';
 import type { Call, CallListener, Deadline } from './call/call-interface';
@@ -273,7 +274,7 @@ export class Client {
       call,
       deserialize,
       args.callback,
-      new Error(),
+      unaryCallerStack(),
     );
     startWithRequest(call, args.metadata, listener, serialize, argument);
     return surface;

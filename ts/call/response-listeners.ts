@@ -12,7 +12,10 @@ import { callErrorFromStatus, errorMessage, type UnaryCallback } from './client-
 // The first line of a stack is the error's message; the rest are the frames
 // of the code that made the call, which is what a ServiceError should show.
 function callerFrames(error: Error | null): string {
-  return error?.stack?.split('\n').slice(1).join('\n') || 'no stack trace available';
+  return (
+    error?.stack?.split('\n').slice(1).join('\n') ||
+    '(call site not captured for unary calls; set H2GRPC_CALLER_STACKS=1 to capture it)'
+  );
 }
 
 // grpc-js reports a response that cannot be parsed with this status in place

@@ -53,6 +53,7 @@ export interface NativeTransportHandle {
   sendMessage(stream: number, message: Buffer, end: boolean): void;
   halfClose(stream: number): void;
   cancel(stream: number): void;
+  flush(): void;
   drain(): Buffer[] | null;
   stats(): NativeStats;
 }

@@ -44,6 +44,17 @@ pub(crate) struct Shared {
     pub queue: CompletionQueue,
     conns: Mutex<IdMap<Arc<ConnHandle>>>,
     streams: Mutex<IdMap<UnboundedSender<Cmd>>>,
+    /// Work submitted but not yet handed to the runtime (deferred mode).
+    pending: Mutex<Pending>,
+}
+
+/// Calls and commands waiting for `flush`. Handing them over in one batch
+/// costs one cross-thread wake-up instead of one per call or message, and
+/// lets h2 put all their frames in one write.
+#[derive(Default)]
+struct Pending {
+    calls: Vec<CallTask>,
+    cmds: Vec<(UnboundedSender<Cmd>, Cmd)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,6 +116,7 @@ pub struct Transport {
     shared: Arc<Shared>,
     next_conn: AtomicU32,
     next_stream: AtomicU32,
+    deferred: bool,
 }
 
 impl Transport {
@@ -114,10 +126,42 @@ impl Transport {
                 queue: CompletionQueue::new(waker),
                 conns: Mutex::new(IdMap::default()),
                 streams: Mutex::new(IdMap::default()),
+                pending: Mutex::new(Pending::default()),
             }),
             next_conn: AtomicU32::new(1),
             next_stream: AtomicU32::new(1),
+            deferred: false,
         }
+    }
+
+    /// In deferred mode, started calls and stream commands wait until
+    /// [`Transport::flush`]; the embedder flushes once per turn of its event
+    /// loop. Otherwise every call and command is handed over immediately.
+    pub fn set_deferred(&mut self, deferred: bool) {
+        self.deferred = deferred;
+        if !deferred {
+            self.flush();
+        }
+    }
+
+    /// Hands every pending call and command to the runtime in one wake-up.
+    pub fn flush(&self) {
+        Stats::add(&self.shared.queue.stats.calls_in, 1);
+        let Pending { calls, cmds } = std::mem::take(&mut *lock(&self.shared.pending));
+        if calls.is_empty() && cmds.is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        runtime().spawn(async move {
+            // Spawned from a worker, these go to its local queue: no further
+            // cross-thread wake-ups.
+            for task in calls {
+                tokio::spawn(call::run(task, shared.clone()));
+            }
+            for (tx, cmd) in cmds {
+                let _ = tx.send(cmd);
+            }
+        });
     }
 
     pub fn stats(&self) -> &Stats {
@@ -217,7 +261,11 @@ impl Transport {
             cmds: rx,
             conn,
         };
-        runtime().spawn(call::run(task, self.shared.clone()));
+        if self.deferred {
+            lock(&self.shared.pending).calls.push(task);
+        } else {
+            runtime().spawn(call::run(task, self.shared.clone()));
+        }
         stream
     }
 
@@ -244,7 +292,12 @@ impl Transport {
     }
 
     fn command(&self, stream: u32, cmd: Cmd) {
-        if let Some(tx) = lock(&self.shared.streams).get(&stream) {
+        let Some(tx) = lock(&self.shared.streams).get(&stream).cloned() else {
+            return;
+        };
+        if self.deferred {
+            lock(&self.shared.pending).cmds.push((tx, cmd));
+        } else {
             let _ = tx.send(cmd);
         }
     }

@@ -2058,3 +2058,51 @@ async fn thousand_concurrent_unary_calls() {
 async fn thousand_calls_queue_behind_max_concurrent_streams_100() {
     bounded(thousand_calls(Some(100))).await;
 }
+
+/// The binding runs the transport in deferred mode: calls and stream writes
+/// wait for `flush`, then go out together. Nothing may reach the server
+/// before the flush, and everything must arrive, in order, after it.
+#[tokio::test]
+async fn deferred_mode_holds_work_until_flush() {
+    bounded(async {
+        let server = start_server(Builder::new(), handler(streaming_echo)).await;
+        let mut c = Client::new();
+        let conn = c.connect_tcp(server.addr).await;
+        c.t.set_deferred(true);
+        let unary: Vec<u32> = (0..20)
+            .map(|i| c.start_unary(conn, "/test.Echo/Unary", format!("u{i}").as_bytes()))
+            .collect();
+        let bidi = c.start(StartCall {
+            conn,
+            path: "/test.Echo/Bidi",
+            ..Default::default()
+        });
+        for i in 0..3 {
+            c.t.send_message(bidi, format!("b{i}").as_bytes(), false);
+        }
+        c.t.half_close(bidi);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let early = c.t.drain(Vec::new());
+        assert!(
+            early.iter().all(|e| stream_of(e).is_none()),
+            "stream events before flush: {early:?}"
+        );
+        c.t.flush();
+        let mut ids = unary.clone();
+        ids.push(bidi);
+        let results = c.finish_all(&ids, Duration::from_secs(10)).await;
+        for (i, id) in unary.iter().enumerate() {
+            let r = &results[id];
+            assert_eq!(r.code, Code::Ok, "{r:?}");
+            assert_eq!(r.messages, vec![Bytes::from(format!("u{i}"))]);
+        }
+        let r = &results[&bidi];
+        assert_eq!(r.code, Code::Ok, "{r:?}");
+        assert_eq!(
+            r.messages,
+            vec![Bytes::from("b0"), Bytes::from("b1"), Bytes::from("b2")]
+        );
+        assert_eq!(r.acks, 3);
+    })
+    .await;
+}

@@ -100,8 +100,11 @@ impl NativeTransport {
             .weak::<true>()
             .build_callback(|_ctx| Ok(()))?;
         let wake = Arc::new(tsfn);
+        let mut inner = Transport::new(Box::new(TsfnWake(wake.clone())));
+        // JS calls `flush` once per event-loop turn (see native-transport.ts).
+        inner.set_deferred(true);
         Ok(NativeTransport {
-            inner: Transport::new(Box::new(TsfnWake(wake.clone()))),
+            inner,
             wake,
             spare: Vec::new(),
             control: Vec::with_capacity(4096),
@@ -210,6 +213,12 @@ impl NativeTransport {
     #[napi(catch_unwind)]
     pub fn half_close(&self, stream: u32) {
         self.inner.half_close(stream);
+    }
+
+    /// Hands the calls and messages queued during this turn to the I/O thread.
+    #[napi(catch_unwind)]
+    pub fn flush(&self) {
+        self.inner.flush();
     }
 
     #[napi(catch_unwind)]
