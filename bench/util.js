@@ -66,7 +66,8 @@ function parseGoDuration(s) {
     total += Number(m[1]) * units[m[2]];
     matched += m[0];
   }
-  if (matched !== String(s).trim()) throw new Error(`cannot parse Go duration ${JSON.stringify(s)}`);
+  if (matched !== String(s).trim())
+    throw new Error(`cannot parse Go duration ${JSON.stringify(s)}`);
   return total;
 }
 

@@ -1,72 +1,108 @@
-// A channel over one address, for now: it owns at most one usable native
-// connection, queues calls while it connects, and replaces it after GOAWAY
-// or loss. Calls only talk to it through `CallHost`, so the resolver,
-// balancer and picker machinery (issue 5) can replace this without touching
-// the call path.
-import { TransportCall, type CallHost } from './call/transport-call';
+// The channel: grpc-go's ClientConn. Created IDLE; the first call (or
+// `getConnectivityState(true)`) builds the resolver and the balancer:
+//
+//   target --parseUri/mapUriDefaultScheme--> resolver (ResolverWrapper)
+//     --addresses + service config--> balancer (BalancerWrapper: pick_first,
+//     round_robin or a user policy) --subchannels (pool)--> native connections
+//   balancer --state + picker--> ConnectivityStateManager + PickerWrapper
+//   calls --PickerWrapper--> a READY subchannel's connection
+//
+// After `grpc.client_idle_timeout_ms` with no calls it drops the resolver and
+// balancer and goes back to IDLE; the next call starts over.
+import { BalancerWrapper, type BalancerEvents } from './balancer/balancer-wrapper';
+import './balancer/index';
+import { QueuePicker, type Picker } from './balancer/picker';
 import type { Call, Deadline } from './call/call-interface';
+import { TransportCall, type CallHost, type CallSettings } from './call/transport-call';
 import type { ChannelInterface } from './channel-interface';
+import { ConnectivityStateManager } from './connectivity-state';
 import {
   ConnectivityState,
   DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
   DEFAULT_MAX_SEND_MESSAGE_LENGTH,
+  Status,
 } from './constants';
 import type { ChannelCredentials } from './credentials';
 import type { ConnectConfig } from './native/binding';
-import {
-  NativeConnection,
-  type NativeConnectionEvents,
-  type NativeConnectionState,
-} from './transport/native-connection';
-import { parseSimpleTarget, type SimpleTarget } from './target';
+import { PickerWrapper } from './picker-wrapper';
+import './resolver/index';
+import { getDefaultAuthority, mapUriDefaultScheme } from './resolver/resolver';
+import { ResolverWrapper, type ResolverUpdate } from './resolver/resolver-wrapper';
+import { parseUri, type GrpcUri } from './resolver/uri-parser';
+import { getMethodConfig, validateServiceConfig, type ServiceConfig } from './service-config';
+import { durationToMs } from './duration';
+import { backoffFromOptions, type BackoffOptions } from './subchannel/backoff';
 
 /** Channel options, by their grpc-js names (unknown options are ignored, as in grpc-js). */
 export type ChannelOptions = Record<string, string | number | undefined>;
 
 const VERSION: string = (require('../package.json') as { version: string }).version;
 
-interface StateWatcher {
-  current: ConnectivityState;
-  callback: (error?: Error) => void;
-  timer: NodeJS.Timeout | null;
-}
+/** grpc-go's default idle timeout: 30 minutes. */
+const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60 * 1000;
 
 /**
- * A connection to a gRPC server, shared by every client created on it.
+ * A connection to a gRPC service, shared by every client created on it.
  * Same constructor and methods as `@grpc/grpc-js`'s `Channel`.
  */
-export class Channel implements ChannelInterface, CallHost, NativeConnectionEvents {
-  private readonly target: SimpleTarget;
-  private readonly config: ConnectConfig;
+export class Channel implements ChannelInterface, CallHost, BalancerEvents {
+  private readonly target: GrpcUri;
+  private readonly connectConfig: ConnectConfig;
+  private readonly backoff: BackoffOptions;
   private readonly maxReceive: number;
   private readonly maxSend: number;
-  private conn: NativeConnection | null = null;
-  private state = ConnectivityState.IDLE;
-  private watchers: StateWatcher[] = [];
+  private readonly defaultServiceConfig: ServiceConfig | null;
+  private readonly idleTimeoutMs: number;
+  private readonly csMgr = new ConnectivityStateManager();
+  private readonly pickerWrapper: PickerWrapper;
+  private resolver: ResolverWrapper | null = null;
+  private balancer: BalancerWrapper | null = null;
+  private serviceConfig: ServiceConfig | null = null;
+  private readonly callSettings = new Map<string, CallSettings>();
   private activeCalls = 0;
+  private lastActivity = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
   /**
-   * @param target `host:port`, `dns:[//authority/]host[:port]`, `ipv4:addr:port`,
-   *   `ipv6:[addr]:port` or `unix:path`.
+   * @param targetString A target per gRPC's naming doc: `host:port`,
+   *   `dns:[//authority/]host[:port]`, `ipv4:addr:port[,addr:port]`,
+   *   `ipv6:[addr]:port[,...]`, `unix:path`, `unix:///abs`, `unix-abstract:name`,
+   *   or any scheme registered with `experimental.registerResolver`.
    * @param credentials Only insecure credentials are supported so far.
    * @param options grpc-js channel options.
    */
   constructor(
     private readonly targetString: string,
     credentials: ChannelCredentials,
-    options: ChannelOptions = {},
+    private readonly options: ChannelOptions = {},
   ) {
     if (credentials._isSecure()) {
       throw new Error(
         'h2grpc: secure channels are not available yet; use credentials.createInsecure()',
       );
     }
-    this.target = parseSimpleTarget(targetString);
-    const maxReceive = numberOption(options['grpc.max_receive_message_length']);
-    this.maxReceive = maxReceive ?? DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH;
+    const parsed = parseUri(targetString);
+    if (parsed === null) throw new Error(`Could not parse target name "${targetString}"`);
+    const target = mapUriDefaultScheme(parsed);
+    if (target === null) {
+      throw new Error(`Could not find a default scheme for target name "${targetString}"`);
+    }
+    this.target = target;
+
+    const serviceConfigJson = stringOption(options['grpc.service_config']);
+    this.defaultServiceConfig =
+      serviceConfigJson === undefined ? null : validateServiceConfig(JSON.parse(serviceConfigJson));
+    this.serviceConfig = this.defaultServiceConfig;
+
+    this.maxReceive =
+      numberOption(options['grpc.max_receive_message_length']) ??
+      DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH;
     this.maxSend =
       numberOption(options['grpc.max_send_message_length']) ?? DEFAULT_MAX_SEND_MESSAGE_LENGTH;
+    this.idleTimeoutMs =
+      numberOption(options['grpc.client_idle_timeout_ms']) ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.backoff = backoffFromOptions(options);
     const userAgent = [
       options['grpc.primary_user_agent'],
       `h2grpc/${VERSION}`,
@@ -74,18 +110,21 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
     ]
       .filter((s) => typeof s === 'string' && s.length > 0)
       .join(' ');
-    this.config = {
-      authority: stringOption(options['grpc.default_authority']) ?? this.target.authority,
+    this.connectConfig = {
+      authority:
+        stringOption(options['grpc.default_authority']) ??
+        stringOption(options['grpc.ssl_target_name_override']) ??
+        getDefaultAuthority(target),
       secure: false,
       userAgent,
       maxReceiveMessageLength: this.maxReceive,
-      connectTimeoutMs: numberOption(options['grpc.min_connect_timeout_ms']) ?? 20_000,
       maxFrameSize: numberOption(options['grpc.http2.max_frame_size']),
       maxHeaderListSize: numberOption(options['grpc.max_metadata_size']),
       initialStreamWindow: numberOption(options['h2grpc.initial_window_size']),
       initialConnWindow: numberOption(options['h2grpc.initial_connection_window_size']),
       bdpProbe: numberOption(options['grpc.http2.bdp_probe']) !== 0,
     };
+    this.pickerWrapper = new PickerWrapper(new QueuePicker(this));
   }
 
   /** The target string this channel was created with. */
@@ -95,8 +134,9 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
 
   /** Current connectivity state; with `tryToConnect`, an IDLE channel starts connecting. */
   getConnectivityState(tryToConnect: boolean): ConnectivityState {
-    if (tryToConnect && this.state === ConnectivityState.IDLE && !this.closed) this.connection();
-    return this.state;
+    const state = this.csMgr.getState();
+    if (tryToConnect && state === ConnectivityState.IDLE) this.exitIdle();
+    return this.csMgr.getState();
   }
 
   /** Calls `callback` once the state is no longer `currentState`, or with an error at `deadline`. */
@@ -105,25 +145,12 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
     deadline: Deadline,
     callback: (error?: Error) => void,
   ): void {
-    if (this.state !== currentState) {
-      process.nextTick(callback);
-      return;
-    }
-    const watcher: StateWatcher = { current: currentState, callback, timer: null };
+    if (this.closed) throw new Error('Channel has been shut down');
     const at = deadline instanceof Date ? deadline.getTime() : deadline;
-    if (at !== Infinity) {
-      watcher.timer = setTimeout(
-        () => {
-          this.watchers = this.watchers.filter((w) => w !== watcher);
-          callback(new Error('Deadline passed without connectivity state change'));
-        },
-        Math.max(0, at - Date.now()),
-      );
-    }
-    this.watchers.push(watcher);
+    this.csMgr.watch(currentState, at, callback);
   }
 
-  /** Creates a call; it connects (or waits for the connection) when started. */
+  /** Creates a call; it is routed to a connection when started. */
   createCall(
     method: string,
     deadline: Deadline,
@@ -131,15 +158,22 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
     _parentCall: unknown,
     _propagateFlags: number | null | undefined,
   ): Call {
-    return new TransportCall(this, method, deadline, host ?? null, this.maxReceive, this.maxSend);
+    return new TransportCall(this, method, deadline, host ?? null, this.settingsFor(method));
   }
 
-  /** Closes the channel: new calls fail, the connection closes when calls in flight end. */
+  /** Closes the channel: queued and new calls fail; calls in flight finish. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.setState(ConnectivityState.SHUTDOWN);
-    if (this.activeCalls === 0) this.conn?.close();
+    this.csMgr.updateState(ConnectivityState.SHUTDOWN);
+    this.pickerWrapper.failAll(Status.UNAVAILABLE, 'Channel has been shut down');
+    this.teardown();
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+  }
+
+  /** Ends any connection backoff now and retries (grpc-go `ResetConnectBackoff`). */
+  resetBackoff(): void {
+    this.balancer?.resetBackoff();
   }
 
   // CallHost
@@ -148,67 +182,119 @@ export class Channel implements ChannelInterface, CallHost, NativeConnectionEven
   dispatch(call: TransportCall): void {
     this.activeCalls++;
     if (this.closed) {
-      call.onConnectionFailed('Channel has been shut down');
+      call.onPickFailed(Status.UNAVAILABLE, 'Channel has been shut down');
       return;
     }
-    const conn = this.connection();
-    if (conn.state !== 'ready') call.armDeadlineWhileWaiting();
-    conn.whenReady(call);
+    if (this.resolver === null) this.exitIdle();
+    this.pickerWrapper.pick(call);
+    call.armDeadlineWhileWaiting();
   }
 
   /** @internal */
   abandon(call: TransportCall): void {
-    this.conn?.removeWaiter(call);
+    this.pickerWrapper.remove(call);
   }
 
   /** @internal */
   callEnded(_call: TransportCall): void {
     this.activeCalls--;
-    if (this.closed && this.activeCalls === 0) this.conn?.close();
+    if (this.activeCalls === 0) {
+      this.lastActivity = Date.now();
+      this.armIdleTimer();
+    }
   }
 
-  // NativeConnectionEvents
+  // BalancerEvents
 
   /** @internal */
-  onStateChange(conn: NativeConnection, state: NativeConnectionState, reason?: string): void {
-    if (conn !== this.conn) return;
-    switch (state) {
-      case 'ready':
-        this.setState(ConnectivityState.READY);
-        break;
-      case 'draining':
-        // New calls go to a fresh connection; this one finishes its streams.
-        this.conn = null;
-        this.setState(ConnectivityState.IDLE);
-        break;
-      case 'closed':
-        this.conn = null;
-        this.setState(
-          reason !== undefined && this.state === ConnectivityState.CONNECTING
-            ? ConnectivityState.TRANSIENT_FAILURE
-            : ConnectivityState.IDLE,
-        );
-        break;
-    }
+  updateState(state: ConnectivityState, picker: Picker, _errorMessage: string | null): void {
+    if (this.closed) return;
+    this.csMgr.updateState(state);
+    this.pickerWrapper.updatePicker(picker);
   }
 
-  private connection(): NativeConnection {
-    if (this.conn === null || this.conn.state === 'closed' || this.conn.state === 'draining') {
-      this.setState(ConnectivityState.CONNECTING);
-      this.conn = new NativeConnection(this.target.address, this.config, this);
-    }
-    return this.conn;
+  /** @internal */
+  requestReresolution(): void {
+    this.resolver?.resolveNow();
   }
 
-  private setState(state: ConnectivityState): void {
-    if (this.state === state || this.state === ConnectivityState.SHUTDOWN) return;
-    this.state = state;
-    const ready = this.watchers.filter((w) => w.current !== state);
-    this.watchers = this.watchers.filter((w) => w.current === state);
-    for (const w of ready) {
-      if (w.timer !== null) clearTimeout(w.timer);
-      process.nextTick(w.callback);
+  /** Builds the resolver and balancer (grpc-go `exitIdleMode`). */
+  exitIdle(): void {
+    if (this.closed) return;
+    if (this.resolver !== null) {
+      this.balancer?.exitIdle();
+      return;
     }
+    this.csMgr.updateState(ConnectivityState.CONNECTING);
+    this.balancer = new BalancerWrapper(this.connectConfig, this.backoff, this);
+    this.resolver = new ResolverWrapper(
+      this.target,
+      this.options,
+      this.defaultServiceConfig,
+      (update) => this.onResolverUpdate(update),
+    );
+    this.lastActivity = Date.now();
+    this.armIdleTimer();
+  }
+
+  private onResolverUpdate(update: ResolverUpdate): boolean {
+    if (this.balancer === null) return true;
+    if (update.serviceConfig !== this.serviceConfig) {
+      this.serviceConfig = update.serviceConfig;
+      this.callSettings.clear();
+    }
+    return this.balancer.updateClientConnState(
+      update.endpoints,
+      update.serviceConfig,
+      { ...this.options, ...(update.attributes as ChannelOptions) },
+      update.resolutionNote,
+    );
+  }
+
+  private settingsFor(method: string): CallSettings {
+    let settings = this.callSettings.get(method);
+    if (settings === undefined) {
+      const mc =
+        this.serviceConfig === null ? undefined : getMethodConfig(this.serviceConfig, method);
+      // The smaller of the channel's limit and the method's, as grpc-go does.
+      const limit = (channel: number, method: number | undefined): number =>
+        method === undefined ? channel : channel < 0 ? method : Math.min(channel, method);
+      settings = {
+        maxReceive: limit(this.maxReceive, mc?.maxResponseMessageBytes),
+        maxSend: limit(this.maxSend, mc?.maxRequestMessageBytes),
+        waitForReady: mc?.waitForReady,
+        timeoutMs: mc?.timeout === undefined ? undefined : durationToMs(mc.timeout),
+      };
+      this.callSettings.set(method, settings);
+    }
+    return settings;
+  }
+
+  // One timer for the channel's life, re-armed for the remaining time when it
+  // fires too early: cheaper than a timer per call at high call rates.
+  private armIdleTimer(): void {
+    if (this.idleTimer !== null || this.closed || this.resolver === null) return;
+    const wait = Math.max(0, this.lastActivity + this.idleTimeoutMs - Date.now());
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.activeCalls > 0 || this.resolver === null) return;
+      if (Date.now() - this.lastActivity >= this.idleTimeoutMs) this.enterIdle();
+      else this.armIdleTimer();
+    }, wait);
+    this.idleTimer.unref();
+  }
+
+  private enterIdle(): void {
+    this.teardown();
+    this.csMgr.updateState(ConnectivityState.IDLE);
+    this.pickerWrapper.updatePicker(new QueuePicker(this));
+  }
+
+  private teardown(): void {
+    this.resolver?.close();
+    this.resolver = null;
+    this.balancer?.close();
+    this.balancer = null;
   }
 }
 

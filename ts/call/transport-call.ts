@@ -11,12 +11,25 @@ import type { Call, CallListener, Deadline, StartOptions } from './call-interfac
 
 /** What a call needs from its channel. */
 export interface CallHost {
-  /** Hands the call a ready connection now, or later via the waiter. */
+  /** Finds the call a ready connection (the picker), now or once one is ready. */
   dispatch(call: TransportCall): void;
   /** Forgets a call that was waiting for a connection. */
   abandon(call: TransportCall): void;
   callEnded(call: TransportCall): void;
 }
+
+/** Per-call settings the channel derives from its options and the method's service config. */
+export interface CallSettings {
+  maxReceive: number;
+  maxSend: number;
+  /** From the service config; an explicit `waitForReady` metadata option wins. */
+  waitForReady?: boolean;
+  /** Method timeout from the service config, in ms; the earlier of it and the deadline applies. */
+  timeoutMs?: number;
+}
+
+/** Told when the call ends, for balancers that track load (grpc-js `onCallEnded`). */
+export type CallEndedHook = (code: Status, details: string, metadata: Metadata) => void;
 
 type State = 'new' | 'waiting' | 'active' | 'done';
 
@@ -31,21 +44,46 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   private acks: Array<(() => void) | undefined> = [];
   private deadlineTimer: NodeJS.Timeout | null = null;
   private peer = '';
+  private conn: NativeConnection | null = null;
   /** Whether the channel counts this call as active (it was dispatched). */
   private dispatched = false;
+  private requestMetadata: Metadata | null = null;
+  private waitForReady = false;
+  private onCallEnded: CallEndedHook | undefined;
+  private readonly deadline: Deadline;
+  private readonly maxReceive: number;
+  private readonly maxSend: number;
 
   constructor(
     private readonly host: CallHost,
     readonly method: string,
-    private readonly deadline: Deadline,
+    deadline: Deadline,
     private readonly authority: string | null,
-    private readonly maxReceive: number,
-    private readonly maxSend: number,
-  ) {}
+    private readonly settings: CallSettings,
+  ) {
+    this.maxReceive = settings.maxReceive;
+    this.maxSend = settings.maxSend;
+    const at = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.deadline =
+      settings.timeoutMs !== undefined ? Math.min(at, Date.now() + settings.timeoutMs) : at;
+  }
+
+  /** The request metadata, for pickers that route on it. */
+  getMetadata(): Metadata {
+    return this.requestMetadata ?? new Metadata();
+  }
+
+  /** Whether the call waits through TRANSIENT_FAILURE instead of failing fast. */
+  isWaitForReady(): boolean {
+    return this.waitForReady;
+  }
 
   start(metadata: Metadata, listener: CallListener, options?: StartOptions): void {
     if (this.state !== 'new') throw new Error('h2grpc: call already started');
     this.listener = listener;
+    this.requestMetadata = metadata;
+    const explicit = metadata.getOptions().waitForReady;
+    this.waitForReady = explicit ?? this.settings.waitForReady ?? false;
     this.metadata = encodeMetadata(metadata);
     this.first = options;
     this.state = 'waiting';
@@ -59,8 +97,9 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     this.host.dispatch(this);
   }
 
-  onConnectionReady(conn: NativeConnection): void {
+  onConnectionReady(conn: NativeConnection, onCallEnded?: CallEndedHook): void {
     if (this.state !== 'waiting') return;
+    this.onCallEnded = onCallEnded;
     this.clearDeadlineTimer();
     const timeout = this.timeoutMs();
     if (timeout === 0) {
@@ -69,6 +108,8 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     }
     this.peer = conn.address;
     this.state = 'active';
+    this.conn = conn;
+    conn.callStarted();
     const first = this.first;
     this.first = undefined;
     try {
@@ -98,12 +139,18 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   }
 
   onConnectionFailed(reason: string): void {
+    this.onPickFailed(Status.UNAVAILABLE, reason);
+  }
+
+  /** The picker could not (and will not) find a connection for this call. */
+  onPickFailed(code: Status, details: string): void {
     if (this.state !== 'waiting') return;
-    this.finishLocally(Status.UNAVAILABLE, reason);
+    this.finishLocally(code, details);
   }
 
   /** Fails the call at its deadline while it waits for a connection. */
   armDeadlineWhileWaiting(): void {
+    if (this.state !== 'waiting') return;
     const timeout = this.timeoutMs();
     if (timeout < 0 || this.deadlineTimer !== null) return;
     this.deadlineTimer = setTimeout(() => {
@@ -175,6 +222,7 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   onStatus(code: number, details: string, trailers: Metadata): void {
     if (this.state === 'done') return;
     this.end();
+    this.onCallEnded?.(code, details, trailers);
     this.listener?.onReceiveStatus({ code, details, metadata: trailers });
   }
 
@@ -198,6 +246,10 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
 
   private end(): void {
     this.state = 'done';
+    if (this.conn !== null) {
+      this.conn.callEnded();
+      this.conn = null;
+    }
     this.clearDeadlineTimer();
     if (this.dispatched) this.host.callEnded(this);
     // Writers waiting on flow control must not hang once the call is over.

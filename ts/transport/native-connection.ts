@@ -20,6 +20,8 @@ export class NativeConnection implements ConnectionHandler {
   readonly id: number;
   state: NativeConnectionState = 'connecting';
   private waiters: ConnectionWaiter[] = [];
+  private activeCalls = 0;
+  private releaseWhenIdle = false;
 
   constructor(
     readonly address: string,
@@ -42,6 +44,23 @@ export class NativeConnection implements ConnectionHandler {
 
   close(): void {
     if (this.state !== 'closed') nativeTransport().closeConnection(this.id);
+  }
+
+  /** Closes once the calls running on this connection have ended. */
+  release(): void {
+    this.releaseWhenIdle = true;
+    if (this.activeCalls === 0) this.close();
+  }
+
+  /** @internal A call started a stream here. */
+  callStarted(): void {
+    this.activeCalls++;
+  }
+
+  /** @internal A call on this connection ended. */
+  callEnded(): void {
+    this.activeCalls--;
+    if (this.activeCalls === 0 && this.releaseWhenIdle) this.close();
   }
 
   onReady(): void {

@@ -1,0 +1,219 @@
+// A subchannel is grpc-go's addrConn: one address, at most one live native
+// connection, and the connectivity state machine of gRPC's
+// connectivity-semantics doc:
+//
+//   IDLE --startConnecting--> CONNECTING --ready--> READY
+//   CONNECTING --fails--> TRANSIENT_FAILURE --backoff over--> IDLE (or CONNECTING
+//                                             if a connect was asked for meanwhile)
+//   READY --GOAWAY or connection lost--> IDLE
+//
+// `resetTransport` / `tryAllAddrs` / `createTransport` of the seed collapse
+// into `connect()` here, because a subchannel has one address (the balancer
+// iterates addresses, as in grpc-go since pick_first moved addresses out).
+import { ConnectivityState } from '../constants';
+import type { ConnectConfig } from '../native/binding';
+import {
+  NativeConnection,
+  type NativeConnectionEvents,
+  type NativeConnectionState,
+} from '../transport/native-connection';
+import { ConnectionBackoff, type BackoffOptions } from './backoff';
+import type {
+  ConnectivityStateListener,
+  HealthListener,
+  SubchannelInterface,
+  SubchannelRef,
+} from './subchannel-interface';
+
+let nextSubchannelId = 1;
+
+export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
+  private state = ConnectivityState.IDLE;
+  private conn: NativeConnection | null = null;
+  private readonly listeners = new Set<ConnectivityStateListener>();
+  private readonly backoff: ConnectionBackoff;
+  private backoffTimer: NodeJS.Timeout | null = null;
+  /** A connect was requested while backing off: connect when it ends. */
+  private connectAfterBackoff = false;
+  private refcount = 0;
+  private readonly ref_: SubchannelRef;
+  private lastError = '';
+
+  /**
+   * @param address Dialable form: `host:port`, `[v6]:port` or `unix:/path`.
+   * @param config Connection settings shared by every attempt.
+   * @param onUnused Called when the last reference is dropped (the pool forgets it).
+   */
+  constructor(
+    private readonly address: string,
+    private readonly config: ConnectConfig,
+    backoff: BackoffOptions,
+    private readonly onUnused: (subchannel: Subchannel) => void,
+  ) {
+    this.backoff = new ConnectionBackoff(backoff);
+    this.ref_ = { kind: 'subchannel', id: nextSubchannelId++, name: address };
+  }
+
+  getConnectivityState(): ConnectivityState {
+    return this.state;
+  }
+
+  addConnectivityStateListener(listener: ConnectivityStateListener): void {
+    this.listeners.add(listener);
+  }
+
+  removeConnectivityStateListener(listener: ConnectivityStateListener): void {
+    this.listeners.delete(listener);
+  }
+
+  startConnecting(): void {
+    switch (this.state) {
+      case ConnectivityState.IDLE:
+        this.connect();
+        break;
+      case ConnectivityState.TRANSIENT_FAILURE:
+        // The backoff must run out first; then connect at once.
+        this.connectAfterBackoff = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  getAddress(): string {
+    return this.address;
+  }
+
+  throttleKeepalive(_newKeepaliveTime: number): void {}
+
+  ref(): void {
+    this.refcount++;
+  }
+
+  unref(): void {
+    this.refcount--;
+    if (this.refcount <= 0) {
+      this.refcount = 0;
+      this.shutdown();
+      this.onUnused(this);
+    }
+  }
+
+  getChannelzRef(): SubchannelRef {
+    return this.ref_;
+  }
+
+  isHealthy(): boolean {
+    return true;
+  }
+
+  addHealthStateWatcher(_listener: HealthListener): void {}
+
+  removeHealthStateWatcher(_listener: HealthListener): void {}
+
+  getRealSubchannel(): SubchannelInterface {
+    return this;
+  }
+
+  realSubchannelEquals(other: SubchannelInterface): boolean {
+    return other.getRealSubchannel() === this;
+  }
+
+  /** The ready connection calls start on, or null unless READY. */
+  getConnection(): NativeConnection | null {
+    return this.state === ConnectivityState.READY ? this.conn : null;
+  }
+
+  /** The error of the last failed attempt, for status messages. */
+  getLastError(): string {
+    return this.lastError;
+  }
+
+  /** Ends backoff early (channel `resetBackoff` or a fresh resolver update). */
+  resetBackoff(): void {
+    this.backoff.reset();
+    if (this.backoffTimer !== null) {
+      clearTimeout(this.backoffTimer);
+      this.backoffTimer = null;
+      this.endBackoff();
+    }
+  }
+
+  // NativeConnectionEvents
+
+  /** @internal */
+  onStateChange(conn: NativeConnection, state: NativeConnectionState, reason?: string): void {
+    if (conn !== this.conn) return;
+    switch (state) {
+      case 'ready':
+        this.backoff.reset();
+        this.transition(ConnectivityState.READY);
+        break;
+      case 'draining':
+        // GOAWAY: calls in flight finish on the old connection; new ones need a new one.
+        this.conn = null;
+        this.transition(ConnectivityState.IDLE);
+        break;
+      case 'closed':
+        this.conn = null;
+        if (this.state === ConnectivityState.CONNECTING) {
+          this.lastError = reason ?? 'connection failed';
+          this.transition(ConnectivityState.TRANSIENT_FAILURE, this.lastError);
+        } else if (this.state === ConnectivityState.READY) {
+          this.transition(ConnectivityState.IDLE, reason);
+        }
+        break;
+    }
+  }
+
+  private connect(): void {
+    const { delayMs, connectTimeoutMs } = this.backoff.nextAttempt();
+    this.connectAfterBackoff = false;
+    this.transition(ConnectivityState.CONNECTING);
+    this.conn = new NativeConnection(this.address, { ...this.config, connectTimeoutMs }, this);
+    // The next attempt may start no earlier than `delayMs` after this one
+    // started, however quickly this one fails.
+    this.clearBackoffTimer();
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = null;
+      if (this.state === ConnectivityState.TRANSIENT_FAILURE) this.endBackoff();
+    }, delayMs);
+    this.backoffTimer.unref();
+  }
+
+  private endBackoff(): void {
+    if (this.state !== ConnectivityState.TRANSIENT_FAILURE) return;
+    if (this.connectAfterBackoff) this.connect();
+    else this.transition(ConnectivityState.IDLE);
+  }
+
+  /** The failure handler runs when the attempt ends; if the backoff window already passed, move on now. */
+  private transition(next: ConnectivityState, errorMessage?: string): void {
+    const prev = this.state;
+    if (prev === next) return;
+    this.state = next;
+    if (next === ConnectivityState.TRANSIENT_FAILURE && this.backoffTimer === null) {
+      // The attempt took longer than the backoff delay: no further wait.
+      queueMicrotask(() => this.endBackoff());
+    }
+    for (const listener of [...this.listeners]) {
+      listener(this, prev, next, 0, errorMessage);
+    }
+  }
+
+  private clearBackoffTimer(): void {
+    if (this.backoffTimer !== null) {
+      clearTimeout(this.backoffTimer);
+      this.backoffTimer = null;
+    }
+  }
+
+  private shutdown(): void {
+    this.clearBackoffTimer();
+    // Calls already running on the connection finish; nothing new starts.
+    this.conn?.release();
+    this.conn = null;
+    this.listeners.clear();
+    this.state = ConnectivityState.IDLE;
+  }
+}
