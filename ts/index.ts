@@ -100,3 +100,6 @@ export function getClientChannel(client: Client): ChannelInterface {
 }
 
 export { nativeStats, type NativeStats } from './native-stats';
+
+/** Plugin API for resolvers and load balancers, shaped like grpc-js's `experimental`. */
+export * as experimental from './experimental';
