@@ -159,4 +159,21 @@ mod tests {
             "{err}"
         );
     }
+
+    /// `unix-abstract:name` targets reach the dialer as a path with a leading
+    /// NUL, the way Linux names abstract sockets.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn dials_abstract_unix_sockets() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("h2grpc-test-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+        let target = Address::Unix {
+            path: format!("\0{name}"),
+        };
+        let socket = dial(&target, Duration::from_secs(5)).await;
+        assert!(socket.is_ok(), "{:?}", socket.err());
+        assert!(listener.accept().is_ok());
+    }
 }
