@@ -1,6 +1,6 @@
 //! One RPC: request headers, the outgoing messages, and everything that comes
 //! back, turned into events. Each call is one tokio task; JS talks to it
-//! through an unbounded command channel keyed by the stream id.
+//! through a `Mailbox` keyed by the stream id.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -13,12 +13,12 @@ use h2::{Reason, RecvStream, SendStream};
 use http::header::{CONTENT_TYPE, TE, USER_AGENT};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use crate::connection::ConnHandle;
 use crate::event::Event;
 use crate::framing::Decoder;
+use crate::mailbox::Mailbox;
 use crate::queue::Stats;
 use crate::status::{code_from_http_status, percent_decode, status_from_h2_error, Code, Status};
 use crate::timeout::encode_timeout;
@@ -128,7 +128,7 @@ pub(crate) struct CallTask {
     pub half_close: bool,
     pub deadline: Option<Instant>,
     pub max_receive_message_length: usize,
-    pub cmds: UnboundedReceiver<Cmd>,
+    pub cmds: Arc<Mailbox>,
     pub conn: Arc<ConnHandle>,
 }
 
@@ -198,10 +198,13 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
         half_close,
         deadline,
         max_receive_message_length,
-        mut cmds,
+        cmds,
         conn,
     } = task;
     let _keep_conn_alive = conn;
+    // Without a deadline the sleep is never polled, so it never enters the
+    // timer wheel: most calls pay nothing for it.
+    let has_deadline = deadline.is_some();
     let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
     let mut sleep = std::pin::pin!(sleep);
 
@@ -216,7 +219,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                 Ok(sr) => break sr,
                 Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
             },
-            _ = &mut sleep => return deadline_exceeded(),
+            _ = &mut sleep, if has_deadline => return deadline_exceeded(),
             c = cmds.recv() => match c {
                 None => return End::Cancelled,
                 Some(cmd) => early.push(cmd),
@@ -270,7 +273,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     loop {
         tokio::select! {
             biased;
-            _ = &mut sleep => {
+            _ = &mut sleep, if has_deadline => {
                 send.send_reset(Reason::CANCEL);
                 return deadline_exceeded();
             }
@@ -331,7 +334,26 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                     Step::Data(Ok(chunk)) => {
                         let len = chunk.len();
                         let copied_before = decoder.bytes_copied();
-                        let fed = decoder.feed(chunk, |data| batch.push(Event::Message { stream, data }));
+                        // One message per chunk is the common case: push it
+                        // alone instead of growing a batch vector per call.
+                        let mut single: Option<Event> = None;
+                        let fed = decoder.feed(chunk, |data| {
+                            let ev = Event::Message { stream, data };
+                            match single.take() {
+                                None => single = Some(ev),
+                                Some(prev) => {
+                                    batch.push(prev);
+                                    batch.push(ev);
+                                }
+                            }
+                        });
+                        if let Some(ev) = single {
+                            if batch.is_empty() {
+                                shared.queue.push(ev);
+                            } else {
+                                batch.push(ev);
+                            }
+                        }
                         if let Recv::Body(body) = &mut recv {
                             // Release right away: messages are queued for JS
                             // without limit for now (receive backpressure is

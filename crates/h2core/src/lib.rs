@@ -11,6 +11,7 @@ mod connection;
 mod dial;
 mod event;
 mod framing;
+mod mailbox;
 mod queue;
 mod sniffer;
 mod status;

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use tokio::runtime::Runtime;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::call::{self, build_request, CallTask, Cmd};
 use crate::connection::{drive, ConnHandle, ConnectOptions};
 use crate::event::{ConnEvent, Event};
 use crate::framing::encode_message;
+use crate::mailbox::Mailbox;
 use crate::queue::{CompletionQueue, Stats, Wake};
 use crate::status::{Code, Status};
 
@@ -43,7 +43,7 @@ type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 pub(crate) struct Shared {
     pub queue: CompletionQueue,
     conns: Mutex<IdMap<Arc<ConnHandle>>>,
-    streams: Mutex<IdMap<UnboundedSender<Cmd>>>,
+    streams: Mutex<IdMap<Arc<Mailbox>>>,
     /// Work submitted but not yet handed to the runtime (deferred mode).
     pending: Mutex<Pending>,
 }
@@ -54,7 +54,7 @@ pub(crate) struct Shared {
 #[derive(Default)]
 struct Pending {
     calls: Vec<CallTask>,
-    cmds: Vec<(UnboundedSender<Cmd>, Cmd)>,
+    cmds: Vec<(Arc<Mailbox>, Cmd)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -158,8 +158,8 @@ impl Transport {
             for task in calls {
                 tokio::spawn(call::run(task, shared.clone()));
             }
-            for (tx, cmd) in cmds {
-                let _ = tx.send(cmd);
+            for (mailbox, cmd) in cmds {
+                mailbox.send(cmd);
             }
         });
     }
@@ -246,8 +246,8 @@ impl Transport {
             Stats::add(&stats.bytes_copied, m.len() as u64);
             encode_message(m)
         });
-        let (tx, rx) = unbounded_channel();
-        lock(&self.shared.streams).insert(stream, tx);
+        let mailbox = Arc::new(Mailbox::default());
+        lock(&self.shared.streams).insert(stream, mailbox.clone());
         let task = CallTask {
             stream,
             send_request,
@@ -258,7 +258,7 @@ impl Transport {
             max_receive_message_length: call
                 .max_receive_message_length
                 .unwrap_or(conn.max_receive_message_length),
-            cmds: rx,
+            cmds: mailbox,
             conn,
         };
         if self.deferred {
@@ -288,17 +288,19 @@ impl Transport {
     /// reported for it (the embedder ends the call itself).
     pub fn cancel(&self, stream: u32) {
         Stats::add(&self.shared.queue.stats.calls_in, 1);
-        lock(&self.shared.streams).remove(&stream);
+        if let Some(mailbox) = lock(&self.shared.streams).remove(&stream) {
+            mailbox.close();
+        }
     }
 
     fn command(&self, stream: u32, cmd: Cmd) {
-        let Some(tx) = lock(&self.shared.streams).get(&stream).cloned() else {
+        let Some(mailbox) = lock(&self.shared.streams).get(&stream).cloned() else {
             return;
         };
         if self.deferred {
-            lock(&self.shared.pending).cmds.push((tx, cmd));
+            lock(&self.shared.pending).cmds.push((mailbox, cmd));
         } else {
-            let _ = tx.send(cmd);
+            mailbox.send(cmd);
         }
     }
 
@@ -318,6 +320,8 @@ impl Drop for Transport {
         for h in lock(&self.shared.conns).values() {
             h.shutdown.notify_one();
         }
-        lock(&self.shared.streams).clear();
+        for (_, mailbox) in lock(&self.shared.streams).drain() {
+            mailbox.close();
+        }
     }
 }
