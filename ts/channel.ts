@@ -58,6 +58,8 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
   private resolver: ResolverWrapper | null = null;
   private balancer: BalancerWrapper | null = null;
   private serviceConfig: ServiceConfig | null = null;
+  /** The resolver was (re)built and has not reported yet: calls wait for its config. */
+  private awaitingResolution = false;
   private readonly callSettings = new Map<string, CallSettings>();
   private activeCalls = 0;
   private lastActivity = 0;
@@ -173,6 +175,7 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
 
   /** Ends any connection backoff now and retries (grpc-go `ResetConnectBackoff`). */
   resetBackoff(): void {
+    this.resolver?.resetReresolutionBackoff();
     this.balancer?.resetBackoff();
   }
 
@@ -209,6 +212,7 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
   /** @internal */
   updateState(state: ConnectivityState, picker: Picker, _errorMessage: string | null): void {
     if (this.closed) return;
+    if (state === ConnectivityState.READY) this.resolver?.resetReresolutionBackoff();
     this.csMgr.updateState(state);
     this.pickerWrapper.updatePicker(picker);
   }
@@ -226,6 +230,7 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
       return;
     }
     this.csMgr.updateState(ConnectivityState.CONNECTING);
+    this.awaitingResolution = true;
     this.balancer = new BalancerWrapper(this.connectConfig, this.backoff, this);
     this.resolver = new ResolverWrapper(
       this.target,
@@ -242,6 +247,15 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     if (update.serviceConfig !== this.serviceConfig) {
       this.serviceConfig = update.serviceConfig;
       this.callSettings.clear();
+    }
+    if (this.awaitingResolution) {
+      this.awaitingResolution = false;
+      // Calls made before the resolver's first report are still queued (no
+      // picker could serve them yet); they take the method config it brought
+      // before the balancer's first picker sees them.
+      for (const call of this.pickerWrapper.queuedCalls()) {
+        call.updateSettings(this.settingsFor(call.method));
+      }
     }
     return this.balancer.updateClientConnState(
       update.endpoints,

@@ -3,13 +3,22 @@
 // waits in a queue (no polling); each new picker from the balancer retries
 // the queued calls. Fail-fast calls fail on TRANSIENT_FAILURE; wait-for-ready
 // calls keep waiting until READY or their deadline.
+//
+// While any call waits here the process is kept alive (as grpc-js does): a
+// queued call may have no socket or stream under it (the subchannel is
+// between connection attempts), and nothing else would stop Node from
+// exiting with the call never completed.
 import { PickResultType, type Picker, type PickResult } from './balancer/picker';
 import { Status } from './constants';
 import type { TransportCall } from './call/transport-call';
 import { Subchannel } from './subchannel/subchannel';
 
+/** Longest interval Node accepts; the timer only holds a ref, it never needs to fire. */
+const KEEP_ALIVE_INTERVAL_MS = 2 ** 31 - 1;
+
 export class PickerWrapper {
   private queued = new Set<TransportCall>();
+  private keepAlive: NodeJS.Timeout | null = null;
 
   constructor(private picker: Picker) {}
 
@@ -20,6 +29,7 @@ export class PickerWrapper {
     const queued = this.queued;
     this.queued = new Set();
     for (const call of queued) this.pick(call);
+    this.updateKeepAlive();
   }
 
   /** Finds a ready connection for `call` now, or queues it. */
@@ -39,7 +49,7 @@ export class PickerWrapper {
         if (conn === null) {
           // Picked a subchannel that is no longer READY (or not one of ours):
           // wait for the balancer's next picker, as grpc-go does.
-          this.queued.add(call);
+          this.enqueue(call);
           return;
         }
         result.onCallStarted?.();
@@ -47,11 +57,11 @@ export class PickerWrapper {
         return;
       }
       case PickResultType.QUEUE:
-        this.queued.add(call);
+        this.enqueue(call);
         return;
       case PickResultType.TRANSIENT_FAILURE:
         if (call.isWaitForReady()) {
-          this.queued.add(call);
+          this.enqueue(call);
         } else {
           call.onPickFailed(
             result.status?.code ?? Status.UNAVAILABLE,
@@ -68,15 +78,36 @@ export class PickerWrapper {
     }
   }
 
+  /** The calls waiting for a pick, in the order they came. */
+  queuedCalls(): TransportCall[] {
+    return [...this.queued];
+  }
+
   /** Forgets a queued call (cancelled or past its deadline). */
   remove(call: TransportCall): void {
-    this.queued.delete(call);
+    if (this.queued.delete(call)) this.updateKeepAlive();
   }
 
   /** Fails every queued call (channel shutdown). */
   failAll(code: Status, details: string): void {
     const queued = this.queued;
     this.queued = new Set();
+    this.updateKeepAlive();
     for (const call of queued) call.onPickFailed(code, details);
+  }
+
+  private enqueue(call: TransportCall): void {
+    this.queued.add(call);
+    if (this.keepAlive === null) this.updateKeepAlive();
+  }
+
+  /** Holds a ref on the event loop exactly while calls are queued. */
+  private updateKeepAlive(): void {
+    if (this.queued.size > 0 && this.keepAlive === null) {
+      this.keepAlive = setInterval(() => {}, KEEP_ALIVE_INTERVAL_MS);
+    } else if (this.queued.size === 0 && this.keepAlive !== null) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = null;
+    }
   }
 }

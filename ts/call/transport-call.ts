@@ -33,6 +33,13 @@ export type CallEndedHook = (code: Status, details: string, metadata: Metadata) 
 
 type State = 'new' | 'waiting' | 'active' | 'done';
 
+/**
+ * How many bytes a streaming call may write before it waits for the
+ * transport to confirm that h2 took them (write backpressure). Below it,
+ * writes cost no event coming back.
+ */
+const WRITE_BUDGET_BYTES = 64 * 1024;
+
 export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   private state: State = 'new';
   private stream = 0;
@@ -42,6 +49,9 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   private pendingWrites: Array<[Buffer, (() => void) | undefined]> = [];
   private pendingHalfClose = false;
   private acks: Array<(() => void) | undefined> = [];
+  /** Bytes written since the last ack; the budget below bounds them. */
+  private unackedBytes = 0;
+  private pendingAcks = 0;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private peer = '';
   private conn: NativeConnection | null = null;
@@ -49,23 +59,53 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   private dispatched = false;
   private requestMetadata: Metadata | null = null;
   private waitForReady = false;
+  /** The metadata's own waitForReady option, which wins over the service config. */
+  private explicitWaitForReady: boolean | undefined;
   private onCallEnded: CallEndedHook | undefined;
-  private readonly deadline: Deadline;
-  private readonly maxReceive: number;
-  private readonly maxSend: number;
+  private deadline: Deadline;
+  private maxReceive: number;
+  private maxSend: number;
+  /** The caller's deadline, before any service config timeout. */
+  private readonly callerDeadline: number;
+  private readonly createdAt = Date.now();
 
   constructor(
     private readonly host: CallHost,
     readonly method: string,
     deadline: Deadline,
     private readonly authority: string | null,
-    private readonly settings: CallSettings,
+    private settings: CallSettings,
   ) {
     this.maxReceive = settings.maxReceive;
     this.maxSend = settings.maxSend;
-    const at = deadline instanceof Date ? deadline.getTime() : deadline;
-    this.deadline =
-      settings.timeoutMs !== undefined ? Math.min(at, Date.now() + settings.timeoutMs) : at;
+    this.callerDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.deadline = this.deadlineWith(settings);
+  }
+
+  /**
+   * Replaces the settings the call was created with, while it still waits for
+   * a connection: a call made before the channel's first resolution takes
+   * the service config that resolution brought (gRPC's service config doc:
+   * calls wait for it). The method timeout still counts from the call's creation.
+   */
+  updateSettings(settings: CallSettings): void {
+    if (this.state !== 'waiting' || settings === this.settings) return;
+    this.settings = settings;
+    this.maxReceive = settings.maxReceive;
+    this.maxSend = settings.maxSend;
+    this.deadline = this.deadlineWith(settings);
+    this.waitForReady = this.explicitWaitForReady ?? settings.waitForReady ?? false;
+    if (this.first?.message !== undefined && this.tooLarge(this.first.message)) return;
+    if (this.dispatched) {
+      this.clearDeadlineTimer();
+      this.armDeadlineWhileWaiting();
+    }
+  }
+
+  private deadlineWith(settings: CallSettings): number {
+    return settings.timeoutMs !== undefined
+      ? Math.min(this.callerDeadline, this.createdAt + settings.timeoutMs)
+      : this.callerDeadline;
   }
 
   /** The request metadata, for pickers that route on it. */
@@ -82,8 +122,8 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
     if (this.state !== 'new') throw new Error('h2grpc: call already started');
     this.listener = listener;
     this.requestMetadata = metadata;
-    const explicit = metadata.getOptions().waitForReady;
-    this.waitForReady = explicit ?? this.settings.waitForReady ?? false;
+    this.explicitWaitForReady = metadata.getOptions().waitForReady;
+    this.waitForReady = this.explicitWaitForReady ?? this.settings.waitForReady ?? false;
     this.metadata = encodeMetadata(metadata);
     this.first = options;
     this.state = 'waiting';
@@ -170,14 +210,25 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
       return;
     }
     switch (this.state) {
-      case 'active':
-        this.acks.push(onWritten);
+      case 'active': {
+        // Writes within the budget complete at once and cross without an
+        // ack; past it, each write asks for an ack and its callback waits,
+        // which is what pushes back on a writer faster than the network.
+        this.unackedBytes += message.length + 5;
+        const ask = this.pendingAcks > 0 || this.unackedBytes >= WRITE_BUDGET_BYTES;
+        if (ask) {
+          this.pendingAcks++;
+          this.acks.push(onWritten);
+        } else if (onWritten) {
+          process.nextTick(onWritten);
+        }
         try {
-          nativeTransport().sendMessage(this.stream, message, false);
+          nativeTransport().sendMessage(this.stream, message, false, ask);
         } catch (e) {
           this.cancelWithStatus(Status.INTERNAL, `h2grpc: failed to send: ${errorMessage(e)}`);
         }
         return;
+      }
       case 'waiting':
       case 'new':
         this.pendingWrites.push([message, onWritten]);
@@ -215,6 +266,12 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
   }
 
   onWriteAck(): void {
+    // Writes are taken in order: this ack covers every earlier write too.
+    this.pendingAcks--;
+    if (this.pendingAcks <= 0) {
+      this.pendingAcks = 0;
+      this.unackedBytes = 0;
+    }
     const cb = this.acks.shift();
     if (cb) cb();
   }

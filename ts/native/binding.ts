@@ -50,7 +50,7 @@ export interface NativeTransportHandle {
     halfClose: boolean,
     maxReceive: number,
   ): number;
-  sendMessage(stream: number, message: Buffer, end: boolean): void;
+  sendMessage(stream: number, message: Buffer, end: boolean, ack: boolean): void;
   halfClose(stream: number): void;
   cancel(stream: number): void;
   flush(): void;

@@ -3,6 +3,13 @@
 //   - the resolver's config, when valid, is used;
 //   - no config from the resolver → the channel's default (`grpc.service_config`);
 //   - an invalid config → keep the last good one; with none, the update is an error.
+//
+// Re-resolution requests from the balancer are spaced by a backoff (grpc-js's
+// resolving load balancer does the same, with the reconnect backoff options):
+// pick_first asks again every time all its addresses have failed, and with a
+// resolver that answers at once with the same dead addresses, unthrottled
+// requests would loop on process.nextTick and starve the event loop.
+import { BackoffTimeout } from '../backoff-timeout';
 import { Status } from '../constants';
 import type { ChannelOptions } from '../channel';
 import { statusOrFromError, statusOrFromValue, type StatusOr } from '../status-or';
@@ -23,6 +30,10 @@ export class ResolverWrapper {
   private readonly resolver: Resolver;
   private lastGoodConfig: ServiceConfig | null = null;
   private closed = false;
+  /** Runs while further re-resolution requests must wait. */
+  private readonly reresolutionBackoff: BackoffTimeout;
+  /** A request came while waiting: serve it when the backoff ends. */
+  private reresolutionPending = false;
 
   /**
    * @param onUpdate Receives each resolution; returns false if the balancer
@@ -40,17 +51,48 @@ export class ResolverWrapper {
         this.handle(endpoints, attributes, serviceConfig, resolutionNote),
       options,
     );
+    const num = (key: string): number | undefined => {
+      const v = options[key];
+      return typeof v === 'number' ? v : undefined;
+    };
+    this.reresolutionBackoff = new BackoffTimeout(
+      () => {
+        if (!this.reresolutionPending) return;
+        this.reresolutionPending = false;
+        this.resolveNow();
+      },
+      {
+        initialDelay: num('grpc.initial_reconnect_backoff_ms'),
+        maxDelay: num('grpc.max_reconnect_backoff_ms'),
+      },
+    );
+    this.reresolutionBackoff.unref();
     // Resolvers (as in grpc-js) start only when asked.
     this.resolver.updateResolution();
   }
 
-  /** Asks for a fresh resolution (grpc-go `ResolveNow`); the resolver rate-limits it. */
+  /**
+   * Asks for a fresh resolution (grpc-go `ResolveNow`), at once unless the
+   * previous request was too recent; then when the backoff ends.
+   */
   resolveNow(): void {
-    if (!this.closed) this.resolver.updateResolution();
+    if (this.closed) return;
+    if (this.reresolutionBackoff.isRunning()) {
+      this.reresolutionPending = true;
+      return;
+    }
+    this.reresolutionBackoff.runOnce();
+    this.resolver.updateResolution();
+  }
+
+  /** The channel works again: the next request goes out without waiting. */
+  resetReresolutionBackoff(): void {
+    this.reresolutionBackoff.reset();
   }
 
   close(): void {
     this.closed = true;
+    this.reresolutionBackoff.stop();
     this.resolver.destroy();
   }
 

@@ -101,8 +101,9 @@ export class NativeTransport {
     return id;
   }
 
-  sendMessage(stream: number, message: Buffer, end: boolean): void {
-    this.handle.sendMessage(stream, message, end);
+  /** `ack` asks for an `onWriteAck` once the stream can take more. */
+  sendMessage(stream: number, message: Buffer, end: boolean, ack: boolean): void {
+    this.handle.sendMessage(stream, message, end, ack);
     this.scheduleFlush();
   }
 

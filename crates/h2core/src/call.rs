@@ -27,8 +27,9 @@ use crate::transport::Shared;
 /// Commands from the embedder to a running call.
 #[derive(Debug)]
 pub enum Cmd {
-    /// A framed message; `end` half-closes after it.
-    Data(Bytes, bool),
+    /// A framed message; `end` half-closes after it; `ack` asks for a
+    /// `WriteAck` once the stream can take more.
+    Data(Bytes, bool, bool),
     HalfClose,
 }
 
@@ -246,12 +247,14 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
             break;
         }
         match cmd {
-            Cmd::Data(data, end) => {
+            Cmd::Data(data, end, ack) => {
                 if send.send_data(data, end).is_err() {
                     break;
                 }
                 half_closed = end;
-                shared.queue.push(Event::WriteAck { stream });
+                if ack {
+                    shared.queue.push(Event::WriteAck { stream });
+                }
             }
             Cmd::HalfClose => {
                 let _ = send.send_data(Bytes::new(), true);
@@ -264,6 +267,8 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     let mut decoder = Decoder::new(max_receive_message_length);
     let mut cmds_open = true;
     let mut awaiting_capacity = false;
+    // Whether the write that waits for capacity asked to be acknowledged.
+    let mut ack_when_capacity = false;
     // Commands that arrived while a write waits for capacity. The channel is
     // still polled meanwhile so that a cancel (the channel closing) is seen
     // at once, even when the server never opens the window again.
@@ -286,7 +291,10 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                 Some(cmd) => {
                     match apply(cmd, &mut send, &mut half_closed, stream, shared) {
                         Applied::Done => {}
-                        Applied::AwaitCapacity => awaiting_capacity = true,
+                        Applied::AwaitCapacity(ack) => {
+                            awaiting_capacity = true;
+                            ack_when_capacity = ack;
+                        }
                         // The stream failed; the receive side reports how.
                         Applied::Failed => cmds_open = false,
                     }
@@ -297,12 +305,15 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                 // which case the receive side reports the status).
                 let _ = cap;
                 awaiting_capacity = false;
-                shared.queue.push(Event::WriteAck { stream });
+                if ack_when_capacity {
+                    shared.queue.push(Event::WriteAck { stream });
+                }
                 while let Some(cmd) = held.pop_front() {
                     match apply(cmd, &mut send, &mut half_closed, stream, shared) {
                         Applied::Done => {}
-                        Applied::AwaitCapacity => {
+                        Applied::AwaitCapacity(ack) => {
                             awaiting_capacity = true;
+                            ack_when_capacity = ack;
                             break;
                         }
                         Applied::Failed => {
@@ -398,9 +409,9 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
 /// What became of one embedder command.
 enum Applied {
     Done,
-    /// The write went to h2 but the stream has no send capacity left: its
-    /// `WriteAck` waits for `poll_capacity`.
-    AwaitCapacity,
+    /// The write went to h2 but the stream has no send capacity left: later
+    /// writes (and its `WriteAck`, if asked for) wait for `poll_capacity`.
+    AwaitCapacity(bool),
     Failed,
 }
 
@@ -416,17 +427,29 @@ fn apply(
         return Applied::Done;
     }
     match cmd {
-        Cmd::Data(data, end) => {
+        Cmd::Data(data, end, ack) => {
             if send.send_data(data, end).is_err() {
                 return Applied::Failed;
             }
             *half_closed = end;
-            if send.capacity() > 0 || end {
-                shared.queue.push(Event::WriteAck { stream });
+            if end {
+                if ack {
+                    shared.queue.push(Event::WriteAck { stream });
+                }
+                return Applied::Done;
+            }
+            // Ask for room beyond what is now buffered. h2 grants it at once
+            // while the peer's window and the send buffer limit allow, so the
+            // usual write is acknowledged here, without another task wake-up;
+            // only a full window or buffer makes the writer wait.
+            send.reserve_capacity(1);
+            if send.capacity() > 0 {
+                if ack {
+                    shared.queue.push(Event::WriteAck { stream });
+                }
                 Applied::Done
             } else {
-                send.reserve_capacity(1);
-                Applied::AwaitCapacity
+                Applied::AwaitCapacity(ack)
             }
         }
         Cmd::HalfClose => {

@@ -87,9 +87,9 @@ mod tests {
     #[tokio::test]
     async fn delivers_in_order_then_none_after_close() {
         let mb = Arc::new(Mailbox::default());
-        mb.send(Cmd::Data(Bytes::from("a"), false));
+        mb.send(Cmd::Data(Bytes::from("a"), false, true));
         mb.send(Cmd::HalfClose);
-        assert!(matches!(mb.recv().await, Some(Cmd::Data(d, false)) if d == "a"));
+        assert!(matches!(mb.recv().await, Some(Cmd::Data(d, false, true)) if d == "a"));
         assert!(matches!(mb.recv().await, Some(Cmd::HalfClose)));
         let waiter = {
             let mb = mb.clone();

@@ -272,11 +272,19 @@ impl Transport {
     /// Queues one message on a streaming call; a `WriteAck` event follows once
     /// the stream can take more. Ignored if the call has already ended.
     pub fn send_message(&self, stream: u32, message: &[u8], end: bool) {
+        self.send_message_with_ack(stream, message, end, true);
+    }
+
+    /// Like [`Transport::send_message`], with the `WriteAck` only when `ack`.
+    /// Writes are taken in order, so one acknowledged write vouches for every
+    /// write before it: an embedder can ask for an ack only when its own
+    /// budget of unacknowledged bytes runs out, sparing an event per message.
+    pub fn send_message_with_ack(&self, stream: u32, message: &[u8], end: bool, ack: bool) {
         let stats = &self.shared.queue.stats;
         Stats::add(&stats.calls_in, 1);
         Stats::add(&stats.bytes_copied, message.len() as u64);
         let framed = encode_message(message);
-        self.command(stream, Cmd::Data(framed, end));
+        self.command(stream, Cmd::Data(framed, end, ack));
     }
 
     pub fn half_close(&self, stream: u32) {

@@ -2106,3 +2106,31 @@ async fn deferred_mode_holds_work_until_flush() {
     })
     .await;
 }
+
+/// Writes sent without asking for an ack produce no `WriteAck` events, yet
+/// arrive in order; the one that asks is acknowledged.
+#[tokio::test]
+async fn writes_without_ack_are_silent_but_delivered() {
+    bounded(async {
+        let server = start_server(Builder::new(), handler(streaming_echo)).await;
+        let mut c = Client::new();
+        let conn = c.connect_tcp(server.addr).await;
+        let id = c.start(StartCall {
+            conn,
+            path: "/test.Echo/Bidi",
+            ..Default::default()
+        });
+        for i in 0..9 {
+            c.t.send_message_with_ack(id, format!("w{i}").as_bytes(), false, false);
+        }
+        c.t.send_message_with_ack(id, b"w9", false, true);
+        c.t.half_close(id);
+        let results = c.finish_all(&[id], Duration::from_secs(10)).await;
+        let r = &results[&id];
+        assert_eq!(r.code, Code::Ok, "{r:?}");
+        let want: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("w{i}"))).collect();
+        assert_eq!(r.messages, want);
+        assert_eq!(r.acks, 1);
+    })
+    .await;
+}

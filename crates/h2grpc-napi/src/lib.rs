@@ -206,8 +206,9 @@ impl NativeTransport {
     }
 
     #[napi(catch_unwind)]
-    pub fn send_message(&self, stream: u32, message: BufferSlice, end: bool) {
-        self.inner.send_message(stream, &message, end);
+    /// `ack` asks for a WRITE_ACK event once the stream can take more.
+    pub fn send_message(&self, stream: u32, message: BufferSlice, end: bool, ack: bool) {
+        self.inner.send_message_with_ack(stream, &message, end, ack);
     }
 
     #[napi(catch_unwind)]
