@@ -6,7 +6,7 @@ import type { ConnectivityState } from './constants';
  * `ChannelInterface`, except that `createCall` returns h2grpc's internal call.
  */
 export interface ChannelInterface {
-  /** Closes the channel; calls in flight end with UNAVAILABLE, new calls fail. */
+  /** Closes the channel: calls in flight finish, queued and new calls fail with UNAVAILABLE. */
   close(): void;
   /** The target string the channel was created with. */
   getTarget(): string;

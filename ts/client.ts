@@ -160,7 +160,7 @@ export class Client {
     }
   }
 
-  /** Closes the channel: calls in flight fail with UNAVAILABLE and new calls fail. */
+  /** Closes the channel: calls in flight finish, queued and new calls fail with UNAVAILABLE. */
   close(): void {
     this.#channel.close();
   }

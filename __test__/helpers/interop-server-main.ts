@@ -5,6 +5,9 @@
 // Listens (default 127.0.0.1:0), prints `LISTENING <port>` (or `LISTENING unix:/path`)
 // on stdout, then one `CANCELLED <method> tag=<tag>` line per call whose handler saw
 // it cancelled. Exits on SIGTERM/SIGINT, and when its IPC parent goes away.
+//
+// HOST may be an IPv6 literal in brackets (`[::1]:0`). The environment variable
+// H2GRPC_SERVER_ID, when set, is what UnaryCall reports for `fill_server_id`.
 import * as fs from 'node:fs';
 import { startInteropServer, type InteropServer } from './interop-server';
 
@@ -32,7 +35,9 @@ async function listen(address: string): Promise<InteropServer> {
   const deadline = Date.now() + 5000;
   for (;;) {
     try {
-      return await startInteropServer(address);
+      return await startInteropServer(address, {
+        serverId: process.env.H2GRPC_SERVER_ID || undefined,
+      });
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await sleep(100);

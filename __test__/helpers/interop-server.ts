@@ -8,10 +8,16 @@
 //                                 response headers, and as trailers with a `t-` prefix
 //   x-h2grpc-tag: TAG             name the call in cancellation events / log lines
 //
+// UnaryCall honours `fill_server_id` (SimpleResponse.server_id = this server's id, by
+// default its listen address, e.g. `127.0.0.1:43123`; `hostname` = the machine's host
+// name) and `fill_username` (SimpleResponse.username = the server id too), so tests
+// with several backends can tell which one answered.
+//
 // Cancellations observed by a handler (client RST_STREAM, deadline, connection
 // loss) before it finished are counted in `stats.cancelled` and emitted as
 // `cancelled` events; the child-process main prints them as `CANCELLED ...` lines.
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
@@ -71,10 +77,17 @@ export interface SimpleRequest {
   response_size?: number;
   payload?: Payload | null;
   response_status?: EchoStatus | null;
+  /** Ask for SimpleResponse.username (filled with the server id). */
+  fill_username?: boolean;
+  /** Ask for SimpleResponse.server_id and SimpleResponse.hostname. */
+  fill_server_id?: boolean;
 }
 
 export interface SimpleResponse {
   payload: Payload | null;
+  username?: string;
+  server_id?: string;
+  hostname?: string;
 }
 
 export interface StreamingInputCallRequest {
@@ -349,6 +362,8 @@ function endStream(
 export class InteropService extends EventEmitter {
   readonly stats: ServerStats = { started: {}, cancelled: {} };
   readonly cancelledTags = new Set<string>();
+  /** What UnaryCall reports as `server_id` when asked; set once the server is bound. */
+  serverId = '';
 
   recordCancelled(ev: CancelledEvent): void {
     this.cancelledTags.add(ev.tag);
@@ -434,7 +449,13 @@ export class InteropService extends EventEmitter {
       cb(statusError(req.response_status, trailers));
       return;
     }
-    cb(null, { payload: payloadOfSize(Number(req.response_size ?? 0)) }, trailers);
+    const response: SimpleResponse = { payload: payloadOfSize(Number(req.response_size ?? 0)) };
+    if (req.fill_server_id) {
+      response.server_id = this.serverId;
+      response.hostname = hostname();
+    }
+    if (req.fill_username) response.username = this.serverId;
+    cb(null, response, trailers);
   }
 
   private async streamingOutputCall(
@@ -503,6 +524,8 @@ export interface InteropServer {
   port: number;
   /** Address for clients, e.g. `127.0.0.1:43123` or `unix:/tmp/x.sock`. */
   address: string;
+  /** What UnaryCall answers `fill_server_id` with. */
+  serverId: string;
   server: grpc.Server;
   service: InteropService;
   stats: ServerStats;
@@ -519,11 +542,19 @@ function bind(server: grpc.Server, address: string): Promise<number> {
   });
 }
 
+export interface StartOptions {
+  /** The id UnaryCall reports for `fill_server_id`; defaults to the client address. */
+  serverId?: string;
+}
+
 /**
  * Starts the interop server in this process. `address` defaults to `127.0.0.1:0`
- * (any free port); `unix:/path` binds a unix socket.
+ * (any free port); `[::1]:0` binds IPv6 loopback; `unix:/path` binds a unix socket.
  */
-export async function startInteropServer(address = '127.0.0.1:0'): Promise<InteropServer> {
+export async function startInteropServer(
+  address = '127.0.0.1:0',
+  options: StartOptions = {},
+): Promise<InteropServer> {
   const def = loadTestProto();
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     grpc: { testing: { TestService: grpc.ServiceClientConstructor } };
@@ -537,10 +568,12 @@ export async function startInteropServer(address = '127.0.0.1:0'): Promise<Inter
   const clientAddress = address.startsWith('unix:')
     ? address
     : `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
+  service.serverId = options.serverId ?? clientAddress;
   let stopped: Promise<void> | undefined;
   return {
     port,
     address: clientAddress,
+    serverId: service.serverId,
     server,
     service,
     stats: service.stats,

@@ -16,8 +16,10 @@ export interface TeardownContext {
 export interface SpawnOptions {
   /** Port to listen on (default: any free port). Ignored when `address` is given. */
   port?: number;
-  /** Full listen address, e.g. `unix:/tmp/x.sock` or `127.0.0.1:50051`. */
+  /** Full listen address, e.g. `unix:/tmp/x.sock`, `127.0.0.1:50051` or `[::1]:0`. */
   address?: string;
+  /** What UnaryCall reports for `fill_server_id` (default: the server's address). */
+  serverId?: string;
   /** Registers `stop()` with `t.teardown`. Strongly recommended. */
   t?: TeardownContext;
   /** How long to wait for `LISTENING` (default 30 s; tsx startup can be slow on busy CI). */
@@ -26,8 +28,12 @@ export interface SpawnOptions {
 
 export interface InteropPeer {
   port: number;
-  /** Target for clients: `127.0.0.1:<port>` or the unix address. */
+  /** Target for clients: `127.0.0.1:<port>`, `[::1]:<port>` or the unix address. */
   address: string;
+  /** What UnaryCall reports for `fill_server_id` (the same across restarts). */
+  serverId: string;
+  /** The server process's pid (changes on restart). */
+  readonly pid: number | undefined;
   /** Every stdout line the server printed so far, across restarts. */
   readonly lines: string[];
   /** Resolves with the first line (past or future) matching `re`; rejects after timeoutMs. */
@@ -62,6 +68,12 @@ export async function spawnInteropServer(opts: SpawnOptions = {}): Promise<Inter
   const lines: string[] = [];
   const lineWaiters = new Set<(line: string) => void>();
   let listenArg = opts.address ?? (opts.port !== undefined ? String(opts.port) : '0');
+  // The host a TCP listen address names (`127.0.0.1` unless `address` says otherwise).
+  const tcpHost =
+    opts.address === undefined || opts.address.startsWith('unix:')
+      ? '127.0.0.1'
+      : opts.address.slice(0, opts.address.lastIndexOf(':'));
+  let serverId = opts.serverId;
   let child: ChildProcess | undefined;
   let stopped = false;
 
@@ -75,7 +87,7 @@ export async function spawnInteropServer(opts: SpawnOptions = {}): Promise<Inter
       const proc = spawn(process.execPath, ['--import', 'tsx', SERVER_MAIN, listenArg], {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        env: { ...process.env, NODE_OPTIONS: '' },
+        env: { ...process.env, NODE_OPTIONS: '', H2GRPC_SERVER_ID: serverId ?? '' },
       });
       child = proc;
       live.add(proc);
@@ -107,9 +119,12 @@ export async function spawnInteropServer(opts: SpawnOptions = {}): Promise<Inter
     });
 
   const listening = await start();
-  const address = listening.startsWith('unix:') ? listening : `127.0.0.1:${listening}`;
+  const address = listening.startsWith('unix:') ? listening : `${tcpHost}:${listening}`;
   const port = listening.startsWith('unix:') ? 0 : Number(listening);
+  // Restarts listen on the same port (and keep reporting the same server id).
   if (!opts.address) listenArg = String(port);
+  else if (!opts.address.startsWith('unix:')) listenArg = address;
+  serverId ??= address;
 
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const proc = child;
@@ -132,6 +147,10 @@ export async function spawnInteropServer(opts: SpawnOptions = {}): Promise<Inter
   const peer: InteropPeer = {
     port,
     address,
+    serverId,
+    get pid() {
+      return child?.pid;
+    },
     lines,
     waitForLine(re, timeoutMs = 5000) {
       const hit = lines.find((l) => re.test(l));

@@ -170,7 +170,6 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     const { delayMs, connectTimeoutMs } = this.backoff.nextAttempt();
     this.connectAfterBackoff = false;
     this.transition(ConnectivityState.CONNECTING);
-    this.conn = new NativeConnection(this.address, { ...this.config, connectTimeoutMs }, this);
     // The next attempt may start no earlier than `delayMs` after this one
     // started, however quickly this one fails.
     this.clearBackoffTimer();
@@ -179,6 +178,19 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
       if (this.state === ConnectivityState.TRANSIENT_FAILURE) this.endBackoff();
     }, delayMs);
     this.backoffTimer.unref();
+    try {
+      this.conn = new NativeConnection(this.address, { ...this.config, connectTimeoutMs }, this);
+    } catch (e) {
+      // An address the native dialer rejects (a resolver's bad port or empty
+      // host): a failed attempt like a refused one, reported asynchronously
+      // as that would be, never an exception into the balancer or resolver.
+      const reason = e instanceof Error ? e.message : String(e);
+      process.nextTick(() => {
+        if (this.state !== ConnectivityState.CONNECTING || this.conn !== null) return;
+        this.lastError = reason;
+        this.transition(ConnectivityState.TRANSIENT_FAILURE, reason);
+      });
+    }
   }
 
   private endBackoff(): void {
