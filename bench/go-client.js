@@ -78,6 +78,7 @@ async function runBenchmarkClient(scenario, profile, target) {
     peakRssMB: ru.maxRssKB / 1024,
   };
   if (ru.cpuAtSampleUs !== undefined) out.cpuUsPerOp = (ru.cpuUs - ru.cpuAtSampleUs) / ops;
+  out.totalCpuUs = ru.cpuUs;
   return out;
 }
 

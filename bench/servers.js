@@ -33,6 +33,11 @@ class BenchServer {
     return this.kind === 'external' ? this.externalTarget : `127.0.0.1:${this.port}`;
   }
 
+  /** The server's process (for Go: the benchgo wrapper, parent of the server). */
+  get pid() {
+    return this.alive() ? this.child.pid : undefined;
+  }
+
   alive() {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }

@@ -36,6 +36,8 @@ const VALUE_FLAGS = new Set([
   'json',
   'stream-method',
   'spec',
+  'h2grpc',
+  'from-json',
 ]);
 
 function sleep(ms) {

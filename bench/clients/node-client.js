@@ -414,6 +414,8 @@ process.on('beforeExit', () => {
 main().then(
   (result) => {
     result.peakRssMB = process.resourceUsage().maxRSS / 1024;
+    const total = process.cpuUsage();
+    result.totalCpuUs = total.user + total.system;
     if (process.send) process.send({ type: 'result', result }, () => process.exit(0));
     else {
       process.stdout.write(`@@result ${JSON.stringify(result)}\n`);

@@ -88,7 +88,12 @@ func dieWithParent() {
 	}
 }
 
-func printResult(tag string, v any) {
+// printResult prints `@@tag {json}`; results carry this process's total CPU
+// time, which the bench uses to tell its own load from other processes'.
+func printResult(tag string, v map[string]any) {
+	if tag == "result" {
+		v["totalCpuUs"] = selfCPUMicros()
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		fail(err.Error())

@@ -49,7 +49,44 @@ export class NativeTransport {
 
   constructor() {
     const { NativeTransport: Native } = nativeModule();
-    this.handle = new Native(() => this.drain());
+    this.handle = new Native(this.onWake);
+  }
+
+  // Node's threadsafe-function callback can run many times in one pass of the
+  // poll phase; a stream producing events as fast as JS consumes them would
+  // then starve timers and I/O. So only the first wake of a loop turn drains
+  // at once; a further wake waits for setImmediate (after this poll phase),
+  // and meanwhile the native side, finding its wake flag still set, stays
+  // quiet and keeps queueing.
+  private drainedThisTurn = false;
+  private drainDeferred = false;
+  private turnEndScheduled = false;
+  private readonly onWake = (): void => {
+    if (!this.drainedThisTurn) {
+      this.drainedThisTurn = true;
+      this.scheduleTurnEnd();
+      this.drain();
+    } else {
+      this.drainDeferred = true;
+      this.scheduleTurnEnd();
+    }
+  };
+  private readonly turnEnd = (): void => {
+    this.turnEndScheduled = false;
+    this.drainedThisTurn = false;
+    if (this.drainDeferred) {
+      this.drainDeferred = false;
+      this.drainedThisTurn = true;
+      this.scheduleTurnEnd();
+      this.drain();
+    }
+  };
+
+  private scheduleTurnEnd(): void {
+    if (!this.turnEndScheduled) {
+      this.turnEndScheduled = true;
+      setImmediate(this.turnEnd);
+    }
   }
 
   // Calls and messages started during one turn of the event loop reach the
