@@ -247,6 +247,13 @@ function failuresList(scenarios, summary) {
   return lines.join('\n');
 }
 
+/** The hand-written findings (docs/benchmark-findings.md), kept across regenerations. */
+function findings() {
+  const file = require('node:path').join(__dirname, '..', 'docs', 'benchmark-findings.md');
+  const fs = require('node:fs');
+  return fs.existsSync(file) ? `\n${fs.readFileSync(file, 'utf8').trim()}\n` : '';
+}
+
 function docsMarkdown({ meta, scenarios, summary, targets }) {
   const failures = failuresList(scenarios, summary);
   const native = nativeTable(scenarios, summary);
@@ -284,7 +291,7 @@ bench's own, from \`/proc\`). Anything well above 0 means the figures of that
 scenario are disturbed by other work on the machine.
 
 ${mainTable(scenarios, summary)}
-${failures ? `\nFailed attempts during this run (each was retried, up to 3 attempts per measurement):\n\n${failures}\n` : ''}${native ? `\n## h2grpc's boundary counters\n\nPer RPC (per message for server streaming, per stream for the 10k streams), from \`nativeStats()\`.\n\n${native}\n` : ''}${threads ? `\n## Where the client CPU goes\n\nClient CPU µs per operation on the JavaScript (main) thread and on all other threads of the process (V8 GC helpers, libuv, h2grpc's native I/O thread), from \`/proc/self/task\` (1/100 s ticks).\n\n${threads}\n` : ''}
+${failures ? `\nFailed attempts during this run (each was retried, up to 3 attempts per measurement):\n\n${failures}\n` : ''}${native ? `\n## h2grpc's boundary counters\n\nPer RPC (per message for server streaming, per stream for the 10k streams), from \`nativeStats()\`.\n\n${native}\n` : ''}${findings()}${threads ? `\n## Where the client CPU goes\n\nClient CPU µs per operation on the JavaScript (main) thread and on all other threads of the process (V8 GC helpers, libuv, h2grpc's native I/O thread), from \`/proc/self/task\` (1/100 s ticks).\n\n${threads}\n` : ''}
 ## How it is measured
 
 - **Throughput and latency** (scenarios 1–4): a closed loop, N calls in flight
