@@ -1,6 +1,6 @@
 // All four call kinds against the real interop server, with real payloads.
 import test from 'ava';
-import { spawnInteropServer, type InteropPeer } from './helpers/peer';
+import { shareInteropPeer, type InteropPeer } from './helpers/peer';
 import {
   describeClient,
   grpc,
@@ -19,16 +19,8 @@ import type {
   StreamingOutputCallResponse,
 } from './helpers/interop-server';
 
-let peer: InteropPeer;
-
-test.before(async (t) => {
-  t.log(describeClient());
-  peer = await spawnInteropServer();
-});
-
-test.after.always(async () => {
-  await peer?.stop();
-});
+let peer!: InteropPeer;
+shareInteropPeer(test, describeClient, (p) => (peer = p));
 
 // Sizes from the gRPC interop test descriptions (large_unary, client_streaming, ...).
 const REQUEST_SIZES = [27182, 8, 1828, 45904];

@@ -2,7 +2,7 @@
 // checks that the server handler saw its call cancelled (CANCELLED line printed by
 // the child server, or the counter of the in-process server).
 import test from 'ava';
-import { spawnInteropServer, type InteropPeer } from './helpers/peer';
+import { shareInteropPeer, type InteropPeer } from './helpers/peer';
 import { startInteropServer } from './helpers/interop-server';
 import {
   deadlineIn,
@@ -22,16 +22,8 @@ import type {
   StreamingOutputCallResponse,
 } from './helpers/interop-server';
 
-let peer: InteropPeer;
-
-test.before(async (t) => {
-  t.log(describeClient());
-  peer = await spawnInteropServer();
-});
-
-test.after.always(async () => {
-  await peer?.stop();
-});
+let peer!: InteropPeer;
+shareInteropPeer(test, describeClient, (p) => (peer = p));
 
 function cancelledLine(method: string, tag: string): RegExp {
   return new RegExp(`^CANCELLED ${method} tag=${tag}$`);

@@ -1,7 +1,7 @@
 // Message size limits: the default 4 MiB receive limit, channel options that change the
 // limits, and that a client keeps working after a call failed on a limit.
 import test from 'ava';
-import { spawnInteropServer, type InteropPeer } from './helpers/peer';
+import { shareInteropPeer, type InteropPeer } from './helpers/peer';
 import {
   MiB,
   describeClient,
@@ -17,16 +17,8 @@ import {
 import type { SimpleResponse, StreamingOutputCallResponse } from './helpers/interop-server';
 import type { TestServiceClient } from './helpers/client-under-test';
 
-let peer: InteropPeer;
-
-test.before(async (t) => {
-  t.log(describeClient());
-  peer = await spawnInteropServer();
-});
-
-test.after.always(async () => {
-  await peer?.stop();
-});
+let peer!: InteropPeer;
+shareInteropPeer(test, describeClient, (p) => (peer = p));
 
 /** A SimpleResponse with an n-byte payload encodes to n + 10 bytes (for 2^21 <= n < 2^28). */
 const RESPONSE_OVERHEAD = 10;

@@ -1,7 +1,7 @@
 // Request metadata, response headers ('metadata' event), trailers (status.metadata),
 // and status codes/messages, against the real interop server.
 import test from 'ava';
-import { spawnInteropServer, type InteropPeer } from './helpers/peer';
+import { shareInteropPeer, type InteropPeer } from './helpers/peer';
 import {
   describeClient,
   grpc,
@@ -19,16 +19,8 @@ import type {
   StreamingOutputCallResponse,
 } from './helpers/interop-server';
 
-let peer: InteropPeer;
-
-test.before(async (t) => {
-  t.log(describeClient());
-  peer = await spawnInteropServer();
-});
-
-test.after.always(async () => {
-  await peer?.stop();
-});
+let peer!: InteropPeer;
+shareInteropPeer(test, describeClient, (p) => (peer = p));
 
 const ECHO_INITIAL = 'x-grpc-test-echo-initial';
 const ECHO_TRAILING = 'x-grpc-test-echo-trailing-bin';

@@ -181,3 +181,29 @@ export async function spawnInteropServer(opts: SpawnOptions = {}): Promise<Inter
   opts.t?.teardown(stop);
   return peer;
 }
+
+/** The part of ava's `test` that {@link shareInteropPeer} uses. */
+interface HookableTest {
+  before(fn: (t: { log(...values: unknown[]): void }) => Promise<void>): void;
+  after: { always(fn: () => Promise<void>): void };
+}
+
+/**
+ * One interop server for a whole test file: started before its tests (the
+ * client under test is logged), stopped after them, handed over via `set`.
+ */
+export function shareInteropPeer(
+  test: HookableTest,
+  describe: () => string,
+  set: (peer: InteropPeer) => void,
+): void {
+  let peer: InteropPeer | undefined;
+  test.before(async (t) => {
+    t.log(describe());
+    peer = await spawnInteropServer();
+    set(peer);
+  });
+  test.after.always(async () => {
+    await peer?.stop();
+  });
+}
