@@ -242,37 +242,15 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
         half_closed = half_close;
     }
 
-    for cmd in early {
-        if half_closed {
-            break;
-        }
-        match cmd {
-            Cmd::Data(data, end, ack) => {
-                if send.send_data(data, end).is_err() {
-                    break;
-                }
-                half_closed = end;
-                if ack {
-                    shared.queue.push(Event::WriteAck { stream });
-                }
-            }
-            Cmd::HalfClose => {
-                let _ = send.send_data(Bytes::new(), true);
-                half_closed = true;
-            }
-        }
-    }
-
     let mut recv = Recv::Headers(response);
     let mut decoder = Decoder::new(max_receive_message_length);
-    let mut cmds_open = true;
-    let mut awaiting_capacity = false;
-    // Whether the write that waits for capacity asked to be acknowledged.
-    let mut ack_when_capacity = false;
-    // Commands that arrived while a write waits for capacity. The channel is
-    // still polled meanwhile so that a cancel (the channel closing) is seen
-    // at once, even when the server never opens the window again.
-    let mut held: VecDeque<Cmd> = VecDeque::new();
+    // Writes that came before the stream existed go first, through the same
+    // path as every later one.
+    let mut writes = Writes {
+        held: early.into(),
+        ..Writes::default()
+    };
+    writes.pump(&mut send, &mut half_closed, stream, shared);
     let mut batch: Vec<Event> = Vec::new();
 
     loop {
@@ -282,46 +260,25 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                 send.send_reset(Reason::CANCEL);
                 return deadline_exceeded();
             }
-            cmd = cmds.recv(), if cmds_open => match cmd {
+            cmd = cmds.recv(), if !writes.failed => match cmd {
                 None => {
                     send.send_reset(Reason::CANCEL);
                     return End::Cancelled;
                 }
-                Some(cmd) if awaiting_capacity => held.push_back(cmd),
                 Some(cmd) => {
-                    match apply(cmd, &mut send, &mut half_closed, stream, shared) {
-                        Applied::Done => {}
-                        Applied::AwaitCapacity(ack) => {
-                            awaiting_capacity = true;
-                            ack_when_capacity = ack;
-                        }
-                        // The stream failed; the receive side reports how.
-                        Applied::Failed => cmds_open = false,
-                    }
+                    writes.held.push_back(cmd);
+                    writes.pump(&mut send, &mut half_closed, stream, shared);
                 }
             },
-            cap = poll_fn(|cx| send.poll_capacity(cx)), if awaiting_capacity => {
+            cap = poll_fn(|cx| send.poll_capacity(cx)), if writes.awaiting_capacity => {
                 // Room in the send buffer again (or the stream is gone, in
                 // which case the receive side reports the status).
                 let _ = cap;
-                awaiting_capacity = false;
-                if ack_when_capacity {
+                writes.awaiting_capacity = false;
+                if writes.ack_when_capacity {
                     shared.queue.push(Event::WriteAck { stream });
                 }
-                while let Some(cmd) = held.pop_front() {
-                    match apply(cmd, &mut send, &mut half_closed, stream, shared) {
-                        Applied::Done => {}
-                        Applied::AwaitCapacity(ack) => {
-                            awaiting_capacity = true;
-                            ack_when_capacity = ack;
-                            break;
-                        }
-                        Applied::Failed => {
-                            cmds_open = false;
-                            break;
-                        }
-                    }
-                }
+                writes.pump(&mut send, &mut half_closed, stream, shared);
             }
             step = next_recv(&mut recv) => {
                 match step {
@@ -407,6 +364,46 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
 }
 
 /// What became of one embedder command.
+/// The send side's queue of embedder commands. Commands are applied in order;
+/// once a write leaves the stream without send capacity, later ones wait
+/// here. The mailbox is still polled meanwhile, so a cancel is seen at once
+/// even when the server never opens the window again.
+#[derive(Default)]
+struct Writes {
+    held: VecDeque<Cmd>,
+    awaiting_capacity: bool,
+    /// Whether the write that waits for capacity asked to be acknowledged.
+    ack_when_capacity: bool,
+    /// A write failed: the stream is broken and the receive side reports how,
+    /// so no further command is taken.
+    failed: bool,
+}
+
+impl Writes {
+    /// Applies held commands until one has to wait for send capacity.
+    fn pump(
+        &mut self,
+        send: &mut SendStream<Bytes>,
+        half_closed: &mut bool,
+        stream: u32,
+        shared: &Shared,
+    ) {
+        while !self.awaiting_capacity && !self.failed {
+            let Some(cmd) = self.held.pop_front() else {
+                return;
+            };
+            match apply(cmd, send, half_closed, stream, shared) {
+                Applied::Done => {}
+                Applied::AwaitCapacity(ack) => {
+                    self.awaiting_capacity = true;
+                    self.ack_when_capacity = ack;
+                }
+                Applied::Failed => self.failed = true,
+            }
+        }
+    }
+}
+
 enum Applied {
     Done,
     /// The write went to h2 but the stream has no send capacity left: later
