@@ -4,7 +4,7 @@
 // half-close go together in `startCall`.
 import { Status } from '../constants';
 import { Metadata } from '../metadata';
-import type { NativeConnection, ConnectionWaiter } from '../transport/native-connection';
+import type { NativeConnection } from '../transport/native-connection';
 import { encodeMetadata } from '../transport/metadata-codec';
 import { nativeTransport, type StreamHandler } from '../transport/native-transport';
 import type { Call, CallListener, Deadline, StartOptions } from './call-interface';
@@ -40,7 +40,7 @@ type State = 'new' | 'waiting' | 'active' | 'done';
  */
 const WRITE_BUDGET_BYTES = 64 * 1024;
 
-export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
+export class TransportCall implements Call, StreamHandler {
   private state: State = 'new';
   private stream = 0;
   private listener: CallListener | null = null;
@@ -176,10 +176,6 @@ export class TransportCall implements Call, StreamHandler, ConnectionWaiter {
       for (const [message, cb] of writes) this.sendMessage(message, cb);
       if (this.pendingHalfClose) this.halfClose();
     }
-  }
-
-  onConnectionFailed(reason: string): void {
-    this.onPickFailed(Status.UNAVAILABLE, reason);
   }
 
   /** The picker could not (and will not) find a connection for this call. */

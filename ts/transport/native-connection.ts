@@ -1,14 +1,8 @@
-// One native HTTP/2 connection as the channel sees it: its state, and the
-// calls waiting for it to become ready. (Issue 5 puts a subchannel with
-// connect/backoff state machine above this; the connection itself stays.)
+// One native HTTP/2 connection as its subchannel sees it: its state, and the
+// calls running on it (so that a released connection closes only once they
+// are done). Calls wait for readiness in the picker wrapper, not here.
 import type { ConnectConfig } from '../native/binding';
 import { nativeTransport, type ConnectionHandler } from './native-transport';
-
-/** Something that starts once the connection is ready, or fails with it. */
-export interface ConnectionWaiter {
-  onConnectionReady(conn: NativeConnection): void;
-  onConnectionFailed(reason: string): void;
-}
 
 export type NativeConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
 
@@ -19,7 +13,6 @@ export interface NativeConnectionEvents {
 export class NativeConnection implements ConnectionHandler {
   readonly id: number;
   state: NativeConnectionState = 'connecting';
-  private waiters: ConnectionWaiter[] = [];
   private activeCalls = 0;
   private releaseWhenIdle = false;
 
@@ -29,17 +22,6 @@ export class NativeConnection implements ConnectionHandler {
     private readonly events: NativeConnectionEvents,
   ) {
     this.id = nativeTransport().connect(address, config, this);
-  }
-
-  /** Runs `waiter` now if ready, or once the connection is ready or has failed. */
-  whenReady(waiter: ConnectionWaiter): void {
-    if (this.state === 'ready') waiter.onConnectionReady(this);
-    else this.waiters.push(waiter);
-  }
-
-  removeWaiter(waiter: ConnectionWaiter): void {
-    const i = this.waiters.indexOf(waiter);
-    if (i !== -1) this.waiters.splice(i, 1);
   }
 
   close(): void {
@@ -67,9 +49,6 @@ export class NativeConnection implements ConnectionHandler {
     if (this.state !== 'connecting') return;
     this.state = 'ready';
     this.events.onStateChange(this, 'ready');
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.onConnectionReady(this);
   }
 
   onGoAway(): void {
@@ -83,8 +62,5 @@ export class NativeConnection implements ConnectionHandler {
   onClosed(reason: string): void {
     this.state = 'closed';
     this.events.onStateChange(this, 'closed', reason);
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.onConnectionFailed(reason);
   }
 }
