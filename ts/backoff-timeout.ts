@@ -1,13 +1,14 @@
 // A one-shot timer whose delay grows on every use, per gRPC's
-// connection-backoff.md: the first delay is the initial backoff, each later
-// one is the previous un-jittered delay times the multiplier, capped at the
-// maximum, then spread by ±jitter. The spread is applied to each delay but
-// not fed back into the next, so the sequence does not random-walk.
+// connection-backoff.md. The delay sequence is the subchannels' own
+// (`ConnectionBackoff`): the first delay is the initial backoff, each later
+// one the previous un-jittered delay times the multiplier, capped at the
+// maximum, then spread by ±jitter (not fed back, so it does not random-walk).
 //
 // Same public surface as grpc-js's `BackoffTimeout` (exported from its
 // `experimental` API), so resolvers and balancers written for grpc-js can
 // use it unchanged; the clock and random source are injectable for tests.
 import { systemClock, type Clock, type TimerHandle } from './clock';
+import { ConnectionBackoff } from './subchannel/backoff';
 
 /** Backoff parameters; each defaults to the connection-backoff spec's value. */
 export interface BackoffOptions {
@@ -42,15 +43,8 @@ function positive(value: number | undefined, fallback: number): number {
  */
 export class BackoffTimeout {
   private readonly initialDelay: number;
-  private readonly multiplier: number;
-  private readonly jitter: number;
-  private readonly maxDelay: number;
   private readonly clock: Clock;
-  private readonly random: () => number;
-  /** The un-jittered delay the sequence has reached. */
-  private baseDelay: number;
-  /** The delay the next `runOnce()` will wait (jittered, except the first). */
-  private nextDelay: number;
+  private readonly sequence: ConnectionBackoff;
   private timer: TimerHandle | null = null;
   private running = false;
   private hasRef = true;
@@ -66,28 +60,32 @@ export class BackoffTimeout {
     options: BackoffOptions = {},
   ) {
     this.initialDelay = positive(options.initialDelay, DEFAULT_INITIAL_DELAY_MS);
-    this.multiplier = positive(options.multiplier, DEFAULT_MULTIPLIER);
+    const multiplier = positive(options.multiplier, DEFAULT_MULTIPLIER);
     // Zero jitter is meaningful (deterministic delays), so only negatives
     // and non-numbers fall back.
     const jitter = options.jitter;
-    this.jitter =
+    const usableJitter =
       jitter !== undefined && Number.isFinite(jitter) && jitter >= 0 ? jitter : DEFAULT_JITTER;
     // A maximum below the initial delay would make the sequence shrink.
-    this.maxDelay = Math.max(this.initialDelay, positive(options.maxDelay, DEFAULT_MAX_DELAY_MS));
+    const maxDelay = Math.max(this.initialDelay, positive(options.maxDelay, DEFAULT_MAX_DELAY_MS));
     this.clock = options.clock ?? systemClock;
-    this.random = options.random ?? Math.random;
-    this.baseDelay = this.initialDelay;
-    this.nextDelay = this.initialDelay;
+    this.sequence = new ConnectionBackoff(
+      {
+        initialBackoffMs: this.initialDelay,
+        multiplier,
+        jitter: usableJitter,
+        maxBackoffMs: maxDelay,
+        minConnectTimeoutMs: 0,
+      },
+      options.random ?? Math.random,
+    );
   }
 
   /** Starts the timer with the current delay and advances the delay for next time. */
   runOnce(): void {
     this.running = true;
     this.startTime = this.clock.now();
-    this.arm(this.nextDelay);
-    this.baseDelay = Math.min(this.baseDelay * this.multiplier, this.maxDelay);
-    const spread = this.baseDelay * this.jitter;
-    this.nextDelay = this.baseDelay + (this.random() * 2 - 1) * spread;
+    this.arm(this.sequence.nextAttempt().delayMs);
   }
 
   /** Stops the timer; the callback will not run until `runOnce()` is called again. */
@@ -102,8 +100,7 @@ export class BackoffTimeout {
    * already passed, the callback runs right away (asynchronously).
    */
   reset(): void {
-    this.baseDelay = this.initialDelay;
-    this.nextDelay = this.initialDelay;
+    this.sequence.reset();
     if (!this.running) return;
     const now = this.clock.now();
     this.arm(Math.max(0, this.startTime + this.initialDelay - now), now);
