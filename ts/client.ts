@@ -205,13 +205,15 @@ export class Client {
   }
 
   private createCall(method: string, options: CallOptions): Call {
-    return this.#channel.createCall(
+    const call = this.#channel.createCall(
       method,
       options.deadline ?? Infinity,
       options.host,
       options.parent ?? null,
       options.propagate_flags,
     );
+    if (options.credentials !== undefined) call.setCredentials(options.credentials);
+    return call;
   }
 
   /**

@@ -5,6 +5,7 @@
 import type { Call, CallListener, Deadline, StartOptions } from '../../ts/call/call-interface';
 import type { ChannelInterface } from '../../ts/channel-interface';
 import { ConnectivityState, Status } from '../../ts/constants';
+import type { CallCredentials } from '../../ts/credentials';
 import { Metadata } from '../../ts/metadata';
 
 export interface CreateCallArgs {
@@ -25,6 +26,7 @@ export class FakeCall implements Call {
   cancels: Array<{ code: Status; details: string }> = [];
   ended = false;
   peer = '127.0.0.1:50051';
+  credentials: CallCredentials | undefined;
 
   constructor(readonly args: CreateCallArgs) {}
 
@@ -56,6 +58,10 @@ export class FakeCall implements Call {
 
   getPeer(): string {
     return this.peer;
+  }
+
+  setCredentials(credentials: CallCredentials): void {
+    this.credentials = credentials;
   }
 
   // The server's side, played by the test. Like a real transport, nothing

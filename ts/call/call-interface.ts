@@ -4,6 +4,7 @@
 // but lets a unary call hand over its only message and the half-close in the
 // same step as the headers: that is what makes one native call per RPC possible.
 import type { Status } from '../constants';
+import type { CallCredentials } from '../credentials';
 import type { Metadata } from '../metadata';
 
 /** Final status of a call: code, human-readable details and trailing metadata. */
@@ -40,4 +41,6 @@ export interface Call {
   /** Ends the call locally with this status and resets the stream (RST_STREAM CANCEL). */
   cancelWithStatus(code: Status, details: string): void;
   getPeer(): string;
+  /** Call credentials for this call only, composed after the channel's (grpc-js `CallOptions.credentials`). Set before `start`. */
+  setCredentials(credentials: CallCredentials): void;
 }

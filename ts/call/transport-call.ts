@@ -3,6 +3,7 @@
 // on a ready connection costs exactly one native call: headers, message and
 // half-close go together in `startCall`.
 import { Status } from '../constants';
+import type { CallCredentials } from '../credentials';
 import { Metadata } from '../metadata';
 import type { NativeConnection } from '../transport/native-connection';
 import { encodeMetadata } from '../transport/metadata-codec';
@@ -68,6 +69,8 @@ export class TransportCall implements Call, StreamHandler {
   /** The caller's deadline, before any service config timeout. */
   private readonly callerDeadline: number;
   private readonly createdAt = Date.now();
+  /** Per-call credentials (CallOptions.credentials), applied with the channel's on secure connections. */
+  private callCredentials: CallCredentials | null = null;
 
   constructor(
     private readonly host: CallHost,
@@ -249,6 +252,10 @@ export class TransportCall implements Call, StreamHandler {
 
   getPeer(): string {
     return this.peer;
+  }
+
+  setCredentials(credentials: CallCredentials): void {
+    this.callCredentials = credentials;
   }
 
   // StreamHandler: completions from the native side.
