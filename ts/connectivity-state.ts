@@ -1,6 +1,7 @@
 // grpc-go's connectivityStateManager (csMgr): the channel's aggregate state,
 // as the balancer reports it, and the watchers waiting for it to change.
-import { ConnectivityState } from './constants';
+import { ConnectivityState, LogVerbosity } from './constants';
+import { isTracerEnabled, trace } from './logging';
 
 interface Watcher {
   current: ConnectivityState;
@@ -12,6 +13,9 @@ export class ConnectivityStateManager {
   private state = ConnectivityState.IDLE;
   private watchers: Watcher[] = [];
 
+  /** @param target Names the channel in `connectivity_state` trace lines. */
+  constructor(private readonly target = '') {}
+
   getState(): ConnectivityState {
     return this.state;
   }
@@ -19,6 +23,13 @@ export class ConnectivityStateManager {
   /** Moves to `next` and wakes the watchers waiting for a change. SHUTDOWN is final. */
   updateState(next: ConnectivityState): void {
     if (this.state === next || this.state === ConnectivityState.SHUTDOWN) return;
+    if (isTracerEnabled('connectivity_state')) {
+      trace(
+        LogVerbosity.DEBUG,
+        'connectivity_state',
+        `${this.target}${this.target === '' ? '' : ' '}${ConnectivityState[this.state]} -> ${ConnectivityState[next]}`,
+      );
+    }
     this.state = next;
     const changed = this.watchers.filter((w) => w.current !== next);
     this.watchers = this.watchers.filter((w) => w.current === next);

@@ -51,3 +51,24 @@ export const DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH = 4 * 1024 * 1024;
 
 /** Default limit for a sent message, in bytes (-1 means unlimited). */
 export const DEFAULT_MAX_SEND_MESSAGE_LENGTH = -1;
+
+/**
+ * Severity of a log message, lowest first. Same names and values as
+ * `@grpc/grpc-js`'s `logVerbosity`; `NONE` as the verbosity silences everything.
+ */
+export enum LogVerbosity {
+  DEBUG = 0,
+  INFO = 1,
+  ERROR = 2,
+  NONE = 3,
+}
+
+/**
+ * Message compression algorithms, as numbered by `@grpc/grpc-js`'s
+ * `compressionAlgorithms` (the values of `grpc.default_compression_algorithm`).
+ */
+export enum CompressionAlgorithms {
+  identity = 0,
+  deflate = 1,
+  gzip = 2,
+}

@@ -5,8 +5,7 @@
  * Differences from grpc-js: no channelz (the channelz hooks of
  * `ChannelControlHelper` are accepted and ignored; `getChannelzRef` returns a
  * plain `{kind, id, name}`), no `ConfigSelector`, filters, admin services,
- * certificate providers or outlier detection yet, and no `trace`/`log`
- * (logging comes with `GRPC_TRACE` support).
+ * certificate providers or outlier detection yet.
  * @packageDocumentation
  */
 export {
@@ -67,3 +66,4 @@ export type {
 export { BaseSubchannelWrapper } from './subchannel/base-subchannel-wrapper';
 export { type StatusOr, statusOrFromValue, statusOrFromError } from './status-or';
 export type { ServiceConfig, MethodConfig, LoadBalancingConfig } from './service-config';
+export { trace, log, isTracerEnabled } from './logging';

@@ -20,7 +20,17 @@ export {
   Status as status,
   ConnectivityState as connectivityState,
   Propagate as propagate,
+  LogVerbosity as logVerbosity,
+  CompressionAlgorithms as compressionAlgorithms,
 } from './constants';
+export { setLogger, setLogVerbosity, type Logger } from './logging';
+export { StatusBuilder } from './status-builder';
+export type {
+  ServiceConfig,
+  LoadBalancingConfig,
+  MethodConfig,
+  RetryPolicy,
+} from './service-config';
 export {
   credentials,
   ChannelCredentials,
@@ -100,6 +110,28 @@ export function getClientChannel(client: Client): ChannelInterface {
 }
 
 export { nativeStats, type NativeStats } from './native-stats';
+
+/**
+ * Removed in grpc-js (it belonged to the old `grpc` package); kept so code
+ * that references it fails the same way.
+ * @throws Error always: use `@grpc/proto-loader` and {@link loadPackageDefinition}.
+ */
+export function loadObject(_value: unknown, _options: unknown): never {
+  throw new Error(
+    'Not available in this library. Use @grpc/proto-loader and loadPackageDefinition instead',
+  );
+}
+
+/**
+ * Removed in grpc-js (it belonged to the old `grpc` package); kept so code
+ * that references it fails the same way.
+ * @throws Error always: use `@grpc/proto-loader` and {@link loadPackageDefinition}.
+ */
+export function load(_filename: unknown, _format: unknown, _options: unknown): never {
+  throw new Error(
+    'Not available in this library. Use @grpc/proto-loader and loadPackageDefinition instead',
+  );
+}
 
 /** Plugin API for resolvers and load balancers, shaped like grpc-js's `experimental`. */
 export * as experimental from './experimental';

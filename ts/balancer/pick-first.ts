@@ -9,7 +9,8 @@
 import { isIPv6 } from 'node:net';
 import type { ChannelOptions } from '../channel';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
-import { ConnectivityState } from '../constants';
+import { ConnectivityState, LogVerbosity } from '../constants';
+import { isTracerEnabled, trace } from '../logging';
 import { statusOrFromValue, type StatusOr } from '../status-or';
 import {
   isTcpSubchannelAddress,
@@ -524,6 +525,13 @@ export class PickFirstLoadBalancer implements LoadBalancer {
 
   private publish(state: ConnectivityState, picker: Picker, errorMessage: string | null): void {
     if (state !== ConnectivityState.READY) this.reportedPick = null;
+    if (isTracerEnabled('pick_first') && state !== this.currentState) {
+      trace(
+        LogVerbosity.DEBUG,
+        'pick_first',
+        `${ConnectivityState[this.currentState]} -> ${ConnectivityState[state]}`,
+      );
+    }
     this.currentState = state;
     this.channelControlHelper.updateState(state, picker, errorMessage);
   }

@@ -3,7 +3,8 @@
 // are READY. Every child is kept connected: one that goes IDLE is told to
 // reconnect at once rather than when a call needs it.
 import type { ChannelOptions } from '../channel';
-import { ConnectivityState } from '../constants';
+import { ConnectivityState, LogVerbosity } from '../constants';
+import { isTracerEnabled, trace } from '../logging';
 import type { StatusOr } from '../status-or';
 import { EndpointMap, endpointEqual, type Endpoint } from '../subchannel/subchannel-address';
 import {
@@ -294,6 +295,13 @@ export class RoundRobinLoadBalancer implements LoadBalancer {
   }
 
   private publish(state: ConnectivityState, picker: Picker, errorMessage: string | null): void {
+    if (isTracerEnabled('round_robin') && state !== this.currentState) {
+      trace(
+        LogVerbosity.DEBUG,
+        'round_robin',
+        `${ConnectivityState[this.currentState]} -> ${ConnectivityState[state]}`,
+      );
+    }
     this.currentState = state;
     this.currentReadyPicker = picker instanceof RoundRobinPicker ? picker : null;
     this.reportedError = errorMessage;

@@ -21,7 +21,8 @@ import { isIP } from 'node:net';
 import type { ChannelOptions } from '../channel';
 import { BackoffTimeout } from '../backoff-timeout';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
-import { Status } from '../constants';
+import { LogVerbosity, Status } from '../constants';
+import { trace } from '../logging';
 import { extractAndSelectServiceConfig, type ServiceConfig } from '../service-config';
 import { statusOrFromError, statusOrFromValue, type StatusOr } from '../status-or';
 import type { Endpoint } from '../subchannel/subchannel-address';
@@ -275,6 +276,7 @@ export class DnsResolver implements Resolver {
       return;
     }
     const endpoints = hosts.map((host) => ({ addresses: [{ host, port }] }));
+    trace(LogVerbosity.DEBUG, 'dns_resolver', `Resolved ${this.description} to ${hosts.join(',')}`);
     this.latestEndpoints = endpoints;
     this.reportedConfigKey = configKey(this.latestServiceConfig);
     // The window opens before the report, so that a re-resolution request
@@ -288,6 +290,7 @@ export class DnsResolver implements Resolver {
   private onLookupFailure(message: string): void {
     this.lookupInFlight = false;
     this.latestEndpoints = null;
+    trace(LogVerbosity.DEBUG, 'dns_resolver', `Resolving ${this.description} failed: ${message}`);
     // Started before the report for the same reason as the rate-limit
     // window: a synchronous request from the listener must wait for it.
     this.backoff.runOnce();

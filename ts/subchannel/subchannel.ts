@@ -10,7 +10,8 @@
 // `resetTransport` / `tryAllAddrs` / `createTransport` of the seed collapse
 // into `connect()` here, because a subchannel has one address (the balancer
 // iterates addresses, as in grpc-go since pick_first moved addresses out).
-import { ConnectivityState } from '../constants';
+import { ConnectivityState, LogVerbosity } from '../constants';
+import { isTracerEnabled, trace } from '../logging';
 import type { ConnectConfig } from '../native/binding';
 import {
   NativeConnection,
@@ -204,6 +205,14 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     const prev = this.state;
     if (prev === next) return;
     this.state = next;
+    if (isTracerEnabled('subchannel')) {
+      trace(
+        LogVerbosity.DEBUG,
+        'subchannel',
+        `(${this.ref_.id}) ${this.address} ${ConnectivityState[prev]} -> ${ConnectivityState[next]}` +
+          (errorMessage === undefined ? '' : ` with error "${errorMessage}"`),
+      );
+    }
     if (next === ConnectivityState.TRANSIENT_FAILURE && this.backoffTimer === null) {
       // The attempt took longer than the backoff delay: no further wait.
       queueMicrotask(() => this.endBackoff());
