@@ -1,6 +1,7 @@
 // Metadata: the grpc-js API and its validation rules, plus fromWire, which
 // the transport uses to build incoming metadata from raw header fields.
 import test from 'ava';
+import { Metadata as GrpcJsMetadata } from '@grpc/grpc-js';
 import { Metadata } from '../ts/metadata';
 
 test('set replaces, add appends, get returns all values in order', (t) => {
@@ -221,4 +222,29 @@ test('fromWire output behaves like user-built metadata', (t) => {
   md.add('a', '2');
   t.deepEqual(md.get('a'), ['1', '2']);
   t.throws(() => md.add('a', Buffer.from('x')));
+});
+
+test('toHttp2Headers and fromHttp2Headers match grpc-js', (t) => {
+  const ours = new Metadata();
+  const theirs = new GrpcJsMetadata();
+  for (const m of [ours, theirs]) {
+    m.add('k', 'v1');
+    m.add('k', 'v2');
+    m.set('single', 'x');
+    m.add('data-bin', Buffer.from([0, 1, 2, 250]));
+  }
+  t.deepEqual(ours.toHttp2Headers(), theirs.toHttp2Headers());
+
+  const headers = {
+    ':status': '200',
+    'content-type': 'application/grpc',
+    a: ['1', '2'],
+    'x-bin': 'AAEC, AwQ=',
+    'grpc-status-details-bin': 'CAUSBGRldGFpbA',
+    bad: 'é',
+  };
+  const fromOurs = Metadata.fromHttp2Headers(headers);
+  const fromTheirs = GrpcJsMetadata.fromHttp2Headers(headers);
+  t.deepEqual(fromOurs.toJSON(), fromTheirs.toJSON() as unknown as ReturnType<Metadata['toJSON']>);
+  t.deepEqual(fromOurs.get('x-bin'), [Buffer.from([0, 1, 2]), Buffer.from([3, 4])]);
 });

@@ -3,6 +3,9 @@
 // headers and builds incoming metadata with `fromWire`, so neither path pays
 // for the validation that user-facing `set`/`add` perform.
 
+import { LogVerbosity } from './constants';
+import { log } from './logging';
+
 /** A metadata value: a string for ordinary keys, a Buffer for keys ending in `-bin`. */
 export type MetadataValue = string | Buffer;
 
@@ -23,6 +26,10 @@ export interface MetadataOptions {
 const LEGAL_KEY = /^[:0-9a-z_.-]+$/;
 // Printable ASCII, space included: what HTTP/2 lets through unencoded.
 const LEGAL_NON_BINARY_VALUE = /^[ -~]*$/;
+
+function headerValue(value: MetadataValue): string {
+  return Buffer.isBuffer(value) ? value.toString('base64') : value;
+}
 
 function isBinaryKey(key: string): boolean {
   return key.endsWith('-bin');
@@ -162,6 +169,55 @@ export class Metadata {
   /** Returns the per-call flags. */
   getOptions(): MetadataOptions {
     return this.options;
+  }
+
+  /**
+   * The metadata as Node.js `http2` headers (binary values base64). grpc-js
+   * servers call this on the metadata a handler sends, so h2grpc's Metadata
+   * works there too.
+   */
+  toHttp2Headers(): { [key: string]: string | string[] } {
+    const result: { [key: string]: string | string[] } = {};
+    for (const [key, values] of this.internalRepr) {
+      if (key.startsWith(':')) continue;
+      result[key] = values.length === 1 ? headerValue(values[0]) : values.map(headerValue);
+    }
+    return result;
+  }
+
+  /**
+   * Builds metadata from Node.js `http2` headers (as grpc-js does): pseudo
+   * headers are skipped, `-bin` values are base64-decoded (comma-joined
+   * custom values split), and invalid entries are logged and skipped.
+   * @param headers Incoming headers, e.g. from an `http2` stream.
+   */
+  static fromHttp2Headers(headers: { [key: string]: string | string[] | undefined }): Metadata {
+    const result = new Metadata();
+    for (const key of Object.keys(headers)) {
+      if (key.charAt(0) === ':') continue;
+      const values = headers[key];
+      if (values === undefined) continue;
+      try {
+        if (isBinaryKey(key)) {
+          const parts = Array.isArray(values)
+            ? values
+            : key.startsWith('grpc-')
+              ? [values]
+              : values.split(',').map((v) => v.trim());
+          for (const part of parts) result.add(key, Buffer.from(part, 'base64'));
+        } else {
+          for (const value of Array.isArray(values) ? values : [values]) result.add(key, value);
+        }
+      } catch (error) {
+        log(
+          LogVerbosity.ERROR,
+          `Failed to add metadata entry ${key}: ${String(values)}. ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      }
+    }
+    return result;
   }
 
   /** Makes `JSON.stringify` show keys mapped to their value arrays. */
