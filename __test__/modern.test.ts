@@ -316,6 +316,16 @@ test('bidi: fed from an async generator that waits for each response', async (t)
   t.deepEqual(log, ['req 5', 'res 5', 'req 6', 'res 6', 'req 7', 'res 7']);
 });
 
+test('bidi: a call fed from an iterable refuses write()', async (t) => {
+  const client = newClient(t);
+  const call = client.fullDuplexCall([{ response_parameters: [{ size: 1 }] }]);
+  t.throws(() => call.write({}), { message: /fed from an iterable/ });
+  t.deepEqual(
+    (await collect(call)).map((r) => r.payload?.body?.length),
+    [1],
+  );
+});
+
 test('bidi: half duplex answers after end()', async (t) => {
   const client = newClient(t);
   const call = client.halfDuplexCall();

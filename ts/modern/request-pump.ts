@@ -45,9 +45,9 @@ export async function pumpRequests<T>(
       await written(target, message);
       if (target.isFinished()) return;
     }
+    // Inside the try: nothing may escape this promise, which nobody awaits.
+    if (!target.isFinished()) target.call.halfClose();
   } catch (error) {
     target.failWith(error, `Request stream failed: ${errorMessage(error)}`);
-    return;
   }
-  if (!target.isFinished()) target.call.halfClose();
 }

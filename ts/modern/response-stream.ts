@@ -212,6 +212,8 @@ export class ServerStreamingCall<Req, Res> extends ResponseQueue<Res> {
  */
 export class BidiStreamingCall<Req, Res> extends ResponseQueue<Res> {
   private ended = false;
+  /** Requests come from an iterable given to the method; `write`/`end` are not for the user. */
+  private fed = false;
   private readonly serialize: (value: Req) => Buffer;
 
   /** @internal Created by a modern client method. */
@@ -228,6 +230,7 @@ export class BidiStreamingCall<Req, Res> extends ResponseQueue<Res> {
    * @throws Error if called after `end()` or on a call fed from an iterable.
    */
   write(request: Req): Promise<void> {
+    if (this.fed) throw new Error('h2grpc: write() on a bidi call fed from an iterable');
     if (this.ended) throw new Error('h2grpc: write() after end()');
     if (this.finished) return Promise.resolve();
     let message: Buffer;
@@ -252,6 +255,7 @@ export class BidiStreamingCall<Req, Res> extends ResponseQueue<Res> {
    * @internal
    */
   feed(requests: RequestSource<Req>): void {
+    this.fed = true;
     this.ended = true;
     void pumpRequests(this, this.serialize, requests);
   }

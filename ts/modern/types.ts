@@ -166,11 +166,12 @@ type KindFromHint<H> = H extends MethodKind
     : undefined;
 
 /**
- * How to tell a method's kind when the definition's flags are plain
- * `boolean` (as in proto-loader-gen-types output): a map from method name
- * to {@link MethodKind}, or the generated `*Client` interface.
+ * A map from method name to {@link MethodKind}: one of the two hints
+ * `createClient` takes as its second type argument when the definition's
+ * flags are plain `boolean` (as in proto-loader-gen-types output); the other
+ * is the generated `*Client` interface itself.
  */
-export type MethodKinds<S> = { readonly [M in keyof S]?: MethodKind } | object;
+export type MethodKinds<S> = { readonly [M in keyof S]?: MethodKind };
 
 /** The kind of method `M`: from the hint `K` if it names `M`, else from the definition's flags. */
 export type KindOf<S, K, M extends keyof S> = M extends keyof K
