@@ -204,6 +204,18 @@ test('server streaming: a non-OK status is thrown from the loop after the messag
   t.is(trailer, error.metadata);
 });
 
+test('server streaming: next() calls made at once settle in order', async (t) => {
+  const client = newClient(t);
+  const responses = client.streamingOutputCall({
+    response_parameters: [{ size: 1 }, { size: 2 }],
+  });
+  const results = await Promise.all([responses.next(), responses.next(), responses.next()]);
+  t.deepEqual(
+    results.map((r) => (r.done ? 'done' : r.value.payload?.body?.length)),
+    [1, 2, 'done'],
+  );
+});
+
 test.serial('server streaming: the call starts on the first next(), not before', async (t) => {
   const client = newClient(t);
   await warmUp(client);

@@ -23,6 +23,15 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 /** The call's outcome, once known: null for OK, else what to throw. */
 type Outcome = { error: unknown } | null;
 
+/** A `next()` waiting for a response. */
+interface Waiter<Res> {
+  resolve: (result: IteratorResult<Res, undefined>) => void;
+  reject: (reason: unknown) => void;
+}
+
+/** Consumed slots at the queue's head past which the array is compacted. */
+const COMPACT_AFTER = 1024;
+
 /**
  * Queues responses and hands them to `next()` in order; after the last one,
  * `next()` finishes the iteration (OK) or throws the call's error.
@@ -31,10 +40,8 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
   private queue: Res[] = [];
   private head = 0;
   private outcome: Outcome | undefined = undefined;
-  private waiter: {
-    resolve: (result: IteratorResult<Res, undefined>) => void;
-    reject: (reason: unknown) => void;
-  } | null = null;
+  /** Pending `next()` calls, oldest first; only while the queue is empty. */
+  private waiters: Waiter<Res>[] = [];
   /** The consumer left (`return()`/`throw()`): drop whatever still arrives. */
   private closed = false;
   /** The signal was aborted before the call could start; it never will. */
@@ -60,10 +67,8 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
       );
       return;
     }
-    const waiter = this.waiter;
-    if (waiter !== null) {
-      this.waiter = null;
-      waiter.resolve({ done: false, value });
+    if (this.waiters.length > 0) {
+      (this.waiters.shift() as Waiter<Res>).resolve({ done: false, value });
     } else {
       this.queue.push(value);
     }
@@ -71,12 +76,16 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
 
   protected finish(status: StatusObject): void {
     this.outcome = this.failure(status);
-    const waiter = this.waiter;
-    if (waiter === null) return;
-    // A waiter only exists while the queue is empty.
-    this.waiter = null;
-    if (this.outcome === null) waiter.resolve(DONE);
-    else waiter.reject(this.outcome.error);
+    if (this.waiters.length === 0) return;
+    // Waiters only exist while the queue is empty: the first one gets the
+    // outcome, later ones the end, as with a generator.
+    const waiters = this.waiters;
+    this.waiters = [];
+    this.closed = true;
+    const first = waiters[0];
+    if (this.outcome === null) first.resolve(DONE);
+    else first.reject(this.outcome.error);
+    for (let i = 1; i < waiters.length; i++) waiters[i].resolve(DONE);
   }
 
   /** Starts the call if it has not been; server streaming starts on the first `next()`. */
@@ -92,6 +101,10 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
       if (this.head === this.queue.length) {
         this.queue.length = 0;
         this.head = 0;
+      } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
+        // A reader that never quite catches up must not grow the array forever.
+        this.queue.splice(0, this.head);
+        this.head = 0;
       }
       return Promise.resolve({ done: false, value });
     }
@@ -101,13 +114,8 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
       this.closed = true;
       return outcome === null ? Promise.resolve(DONE) : Promise.reject(outcome.error);
     }
-    if (this.waiter !== null) {
-      return Promise.reject(
-        new Error('h2grpc: next() called again before the previous one settled'),
-      );
-    }
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.waiters.push({ resolve, reject });
     });
   }
 
@@ -135,11 +143,9 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
     if (!this.finished && this.started()) {
       this.call.cancelWithStatus(Status.CANCELLED, 'Cancelled on client');
     }
-    const waiter = this.waiter;
-    if (waiter !== null) {
-      this.waiter = null;
-      waiter.resolve(DONE);
-    }
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter.resolve(DONE);
   }
 
   /** Whether the call was started (a lazily started one may never be). */
