@@ -2,6 +2,7 @@
 // child process: all four call kinds, AbortSignal, timeouts and deadlines,
 // errors, early exit from a for-await loop, request backpressure, bidi
 // interleaving. Type-level checks live in modern-types.test.ts.
+import { getEventListeners } from 'node:events';
 import test from 'ava';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import {
@@ -10,6 +11,7 @@ import {
   createClient,
   credentials,
   GrpcError,
+  loadPackageDefinition,
   Metadata,
   nativeStats,
   status,
@@ -558,6 +560,46 @@ test('abort: during a bidi call → CANCELLED; the server sees it', async (t) =>
   await t.notThrowsAsync(peer.waitForLine(cancelledLine('FullDuplexCall', tag), 5000));
 });
 
+test('abort: one signal shared by many calls cancels them all, with one listener on the signal', async (t) => {
+  const client = newClient(t);
+  await warmUp(client);
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const controller = new AbortController();
+  const calls = Array.from({ length: 20 }, () =>
+    rejection(
+      client.unaryCall(
+        {},
+        { signal: controller.signal, metadata: { 'x-h2grpc-sleep-ms': '10000' } },
+      ),
+    ),
+  );
+  t.is(getEventListeners(controller.signal, 'abort').length, 1);
+  await sleep(200);
+  controller.abort();
+  for (const error of await Promise.all(calls)) t.is(error.code, status.CANCELLED);
+  t.is(getEventListeners(controller.signal, 'abort').length, 0);
+  await sleep(10); // warnings are emitted on a later tick
+  t.deepEqual(
+    warnings.map((w) => w.name),
+    [],
+  );
+});
+
+test('abort: a long-lived signal keeps no listener once its calls are done', async (t) => {
+  const client = newClient(t);
+  const controller = new AbortController();
+  await Promise.all([
+    client.emptyCall({}, { signal: controller.signal }),
+    collect(client.streamingOutputCall({}, { signal: controller.signal })),
+    client.streamingInputCall([], { signal: controller.signal }),
+    collect(client.fullDuplexCall([], { signal: controller.signal })),
+  ]);
+  t.is(getEventListeners(controller.signal, 'abort').length, 0);
+});
+
 // --- leaving a loop, deadlines ---------------------------------------------
 
 test('breaking out of for await cancels the server stream', async (t) => {
@@ -657,6 +699,11 @@ test('untyped: a definition without types gives a client callable by name', asyn
   const reply = await untyped.UnaryCall({ response_size: 4 });
   t.is(reply.payload.body.length, 4);
   t.false(Object.keys(untyped).includes('$close'));
+  // A client class from loadPackageDefinition works too (its `service` is used).
+  const pkg = loadPackageDefinition(loadTestProto()) as any;
+  const fromClass = createClient(pkg.grpc.testing.TestService, peer.address);
+  t.teardown(() => fromClass.$close());
+  t.is((await fromClass.unaryCall({ response_size: 2 })).payload.body.length, 2);
 });
 
 test('per-call credentials reach the transport call', async (t) => {

@@ -1,12 +1,13 @@
 // What every modern call does besides moving messages: it follows the
 // caller's AbortSignal, reports headers and trailers to the option hooks,
 // and turns the final status into a result or an error. Kept in one base
-// class so a call costs one object; the object is its own abort listener
-// (`handleEvent`), so watching a signal allocates no closure.
+// class so a call costs one object, and watching a signal allocates no
+// closure (abort.ts calls `onAbort`).
 import type { Call, CallListener, StatusObject } from '../call/call-interface';
 import { errorMessage } from '../call/client-calls';
 import { Status } from '../constants';
 import type { Metadata } from '../metadata';
+import { unwatchSignal, watchSignal, type Abortable } from './abort';
 import { GrpcError } from './errors';
 import type { ModernCallOptions } from './options';
 
@@ -33,7 +34,7 @@ export function abortedBeforeStart(signal: AbortSignal): GrpcError {
  * The part of a modern call shared by all four kinds. Subclasses handle
  * messages and deliver the outcome in {@link CallState.finish}.
  */
-export abstract class CallState implements CallListener {
+export abstract class CallState implements CallListener, Abortable {
   /** Set once the final status arrived; nothing is delivered after it. */
   protected finished = false;
   /** A value thrown by user code (a hook or a request iterable): it becomes the call's error. */
@@ -57,14 +58,15 @@ export abstract class CallState implements CallListener {
   watch(signal: AbortSignal | undefined): void {
     if (signal === undefined) return;
     this.signal = signal;
-    signal.addEventListener('abort', this);
+    watchSignal(signal, this);
   }
 
-  /** The abort listener (EventListener object form). */
-  handleEvent(): void {
-    if (this.finished || this.signal === undefined) return;
-    this.abortReason = this.signal.reason;
-    this.call.cancelWithStatus(Status.CANCELLED, abortDetails(this.abortReason));
+  /** The signal aborted: the call ends with CANCELLED and the stream is reset. */
+  onAbort(reason: unknown): void {
+    if (this.finished) return;
+    this.signal = undefined;
+    this.abortReason = reason;
+    this.call.cancelWithStatus(Status.CANCELLED, abortDetails(reason));
   }
 
   /**
@@ -97,7 +99,7 @@ export abstract class CallState implements CallListener {
     if (this.finished) return;
     this.finished = true;
     if (this.signal !== undefined) {
-      this.signal.removeEventListener('abort', this);
+      unwatchSignal(this.signal, this);
       this.signal = undefined;
     }
     const onTrailer = this.options.onTrailer;
