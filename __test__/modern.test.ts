@@ -200,6 +200,8 @@ test('server streaming: a non-OK status is thrown from the loop after the messag
     })(),
   );
   t.deepEqual(seen, [3, 4]);
+  // As in grpc-js, the stack names the code that made the call.
+  t.regex(error.stack ?? '', /\nfor call at\n[\s\S]*modern\.test\.ts/);
   t.true(error instanceof GrpcError);
   t.is(error.code, status.FAILED_PRECONDITION);
   t.is(error.details, 'stream says no');

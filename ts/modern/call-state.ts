@@ -43,10 +43,18 @@ export abstract class CallState implements CallListener, Abortable {
   private abortReason: unknown = NOT_ABORTED;
   private signal: AbortSignal | undefined;
 
+  /**
+   * @param callerStack Created where the user made the call: like grpc-js,
+   *   a GrpcError's stack ends with "for call at" and these frames, since the
+   *   frames where the status arrived are transport internals. Null for
+   *   unary calls unless H2GRPC_CALLER_STACKS=1 (capturing costs more than
+   *   the rest of a unary call's JavaScript work).
+   */
   constructor(
     /** The transport call; set before `start`. */
     readonly call: Call,
     protected readonly options: ModernCallOptions,
+    private callerStack: Error | null,
   ) {}
 
   /** Whether the final status has arrived. */
@@ -114,6 +122,7 @@ export abstract class CallState implements CallListener, Abortable {
       }
     }
     this.finish(status);
+    this.callerStack = null;
   }
 
   /**
@@ -125,7 +134,12 @@ export abstract class CallState implements CallListener, Abortable {
     if (this.hasUserError) return { error: this.userError };
     if (status.code === Status.OK) return null;
     const cause = this.abortReason === NOT_ABORTED ? undefined : this.abortReason;
-    return { error: GrpcError.fromStatus(status, cause) };
+    const error = GrpcError.fromStatus(status, cause);
+    const frames = this.callerStack?.stack?.split('\n').slice(1).join('\n');
+    // Not kept past the end of the call: it pins the caller's frames.
+    this.callerStack = null;
+    if (frames) error.stack = `${error.stack}\nfor call at\n${frames}`;
+    return { error };
   }
 
   /** Delivers the outcome; runs once, after the trailers hook. */

@@ -51,8 +51,9 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
     call: Call,
     options: ModernCallOptions,
     private readonly deserialize: (bytes: Buffer) => Res,
+    callerStack: Error,
   ) {
-    super(call, options);
+    super(call, options, callerStack);
   }
 
   onReceiveMessage(message: Buffer): void {
@@ -180,8 +181,9 @@ export class ServerStreamingCall<Req, Res> extends ResponseQueue<Res> {
     method: MethodInfo<Req, Res>,
     metadata: Metadata,
     request: Req,
+    callerStack: Error,
   ) {
-    super(call, options, method.deserialize);
+    super(call, options, method.deserialize, callerStack);
     this.pending = { metadata, request, serialize: method.serialize };
   }
 
@@ -223,8 +225,13 @@ export class BidiStreamingCall<Req, Res> extends ResponseQueue<Res> {
   private readonly serialize: (value: Req) => Buffer;
 
   /** @internal Created by a modern client method. */
-  constructor(call: Call, options: ModernCallOptions, method: MethodInfo<Req, Res>) {
-    super(call, options, method.deserialize);
+  constructor(
+    call: Call,
+    options: ModernCallOptions,
+    method: MethodInfo<Req, Res>,
+    callerStack: Error,
+  ) {
+    super(call, options, method.deserialize, callerStack);
     this.serialize = method.serialize;
   }
 
@@ -279,7 +286,7 @@ export function serverStreamingCall<Req, Res>(
 ): ServerStreamingCall<Req, Res> {
   const metadata = toMetadata(options.metadata);
   const call = createCall(channel, method.path, options);
-  return new ServerStreamingCall(call, options, method, metadata, request);
+  return new ServerStreamingCall(call, options, method, metadata, request, new Error());
 }
 
 /**
@@ -294,7 +301,7 @@ export function bidiStreamingCall<Req, Res>(
 ): BidiStreamingCall<Req, Res> {
   const metadata = toMetadata(options.metadata);
   const call = createCall(channel, method.path, options);
-  const state = new BidiStreamingCall(call, options, method);
+  const state = new BidiStreamingCall(call, options, method, new Error());
   const signal = options.signal;
   if (signal !== undefined && signal.aborted) {
     state.abortBeforeStart(signal);

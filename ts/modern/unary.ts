@@ -3,6 +3,7 @@
 // (requests pulled from an iterable). No Client or stream object in
 // between: the listener below is the whole per-call state.
 import type { Call, StatusObject } from '../call/call-interface';
+import { unaryCallerStack } from '../call/caller-stack';
 import { errorMessage, serializationFailure } from '../call/client-calls';
 import type { ChannelInterface } from '../channel-interface';
 import { Status } from '../constants';
@@ -32,8 +33,9 @@ class SingleResponseState<Res> extends CallState {
     call: Call,
     options: ModernCallOptions,
     private readonly deserialize: (bytes: Buffer) => Res,
+    callerStack: Error | null,
   ) {
-    super(call, options);
+    super(call, options, callerStack);
     this.promise = new Promise<Res>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -94,7 +96,7 @@ export function unaryCall<Req, Res>(
   } catch (error) {
     return Promise.reject(error);
   }
-  const state = new SingleResponseState(call, options, method.deserialize);
+  const state = new SingleResponseState(call, options, method.deserialize, unaryCallerStack());
   state.watch(signal);
   let message: Buffer;
   try {
@@ -129,7 +131,7 @@ export function clientStreamingCall<Req, Res>(
   } catch (error) {
     return Promise.reject(error);
   }
-  const state = new SingleResponseState(call, options, method.deserialize);
+  const state = new SingleResponseState(call, options, method.deserialize, new Error());
   state.watch(signal);
   call.start(metadata, state);
   void pumpRequests(state, method.serialize, requests);
