@@ -3,6 +3,7 @@
 // errors, early exit from a for-await loop, request backpressure, bidi
 // interleaving. Type-level checks live in modern-types.test.ts.
 import { getEventListeners } from 'node:events';
+import { createServer } from 'node:net';
 import test from 'ava';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import {
@@ -680,6 +681,35 @@ test('timeout and deadline together: the earlier wins', async (t) => {
   );
   t.is(error.code, status.DEADLINE_EXCEEDED);
   t.true(Date.now() - started < 4000);
+});
+
+/** A loopback address nothing listens on (connections are refused). */
+async function deadAddress(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `127.0.0.1:${port}`;
+}
+
+test('waitForReady: waits through refused connections until the deadline; default fails fast', async (t) => {
+  const client = createClient<TestServiceDefinition, TestServiceKinds>(
+    definition,
+    await deadAddress(),
+  );
+  t.teardown(() => client.$close());
+  const failFast = await rejection(client.emptyCall({}, { timeout: 5000 }));
+  t.is(failFast.code, status.UNAVAILABLE);
+  const metadata = new Metadata();
+  metadata.set('x-keep', 'me');
+  const waited = await rejection(
+    client.emptyCall({}, { timeout: 500, waitForReady: true, metadata }),
+  );
+  t.is(waited.code, status.DEADLINE_EXCEEDED);
+  // The caller's Metadata is left as it was.
+  t.is(metadata.getOptions().waitForReady, undefined);
+  const plain = await rejection(client.emptyCall({}, { timeout: 300, waitForReady: true }));
+  t.is(plain.code, status.DEADLINE_EXCEEDED);
 });
 
 // --- channels -------------------------------------------------------------------

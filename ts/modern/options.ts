@@ -36,20 +36,46 @@ export interface ModernCallOptions {
   credentials?: CallCredentials;
   /** Overrides the `:authority` the call is sent with. */
   host?: string;
+  /**
+   * Wait for the channel to become ready instead of failing fast with
+   * UNAVAILABLE while it cannot connect (gRPC's wait-for-ready). Overrides
+   * the service config; same as `Metadata`'s `waitForReady` option.
+   */
+  waitForReady?: boolean;
 }
 
 /** Shared by every call made without options; never written to. */
 export const NO_CALL_OPTIONS: ModernCallOptions = Object.freeze({});
 
 /**
- * The request metadata for a call; a fresh object when none was given,
- * because the transport and pickers hold on to it.
+ * The request metadata for a call, carrying its `waitForReady` flag; a
+ * fresh object when none was given, because the transport and pickers hold
+ * on to it.
  * @throws Error if a key or value is not legal metadata.
  */
-export function toMetadata(init: MetadataInit | undefined): Metadata {
+export function metadataOf(options: ModernCallOptions): Metadata {
+  const init = options.metadata;
+  if (options.waitForReady !== undefined) return withWaitForReady(init, options.waitForReady);
   if (init === undefined) return new Metadata();
   if (init instanceof Metadata) return init;
-  const metadata = new Metadata();
+  return fromRecord(init, new Metadata());
+}
+
+// A caller's Metadata is not changed: it may be reused for other calls.
+function withWaitForReady(init: MetadataInit | undefined, waitForReady: boolean): Metadata {
+  if (init instanceof Metadata) {
+    const metadata = init.clone();
+    metadata.setOptions({ ...init.getOptions(), waitForReady });
+    return metadata;
+  }
+  const metadata = new Metadata({ waitForReady });
+  return init === undefined ? metadata : fromRecord(init, metadata);
+}
+
+function fromRecord(
+  init: Record<string, MetadataValue | readonly MetadataValue[]>,
+  metadata: Metadata,
+): Metadata {
   for (const key of Object.keys(init)) {
     const value = init[key];
     if (Array.isArray(value)) {

@@ -14,7 +14,7 @@ import type { ChannelInterface } from '../channel-interface';
 import { Status } from '../constants';
 import type { Metadata } from '../metadata';
 import { abortedBeforeStart, CallState } from './call-state';
-import { createCall, toMetadata, type ModernCallOptions } from './options';
+import { createCall, metadataOf, type ModernCallOptions } from './options';
 import { pumpRequests, type RequestSource } from './request-pump';
 import type { MethodInfo } from './unary';
 
@@ -284,7 +284,7 @@ export function serverStreamingCall<Req, Res>(
   request: Req,
   options: ModernCallOptions,
 ): ServerStreamingCall<Req, Res> {
-  const metadata = toMetadata(options.metadata);
+  const metadata = metadataOf(options);
   const call = createCall(channel, method.path, options);
   return new ServerStreamingCall(call, options, method, metadata, request, new Error());
 }
@@ -299,7 +299,7 @@ export function bidiStreamingCall<Req, Res>(
   requests: RequestSource<Req> | undefined,
   options: ModernCallOptions,
 ): BidiStreamingCall<Req, Res> {
-  const metadata = toMetadata(options.metadata);
+  const metadata = metadataOf(options);
   const call = createCall(channel, method.path, options);
   const state = new BidiStreamingCall(call, options, method, new Error());
   const signal = options.signal;

@@ -9,7 +9,7 @@ import type { ChannelInterface } from '../channel-interface';
 import { Status } from '../constants';
 import type { Metadata } from '../metadata';
 import { abortedBeforeStart, CallState } from './call-state';
-import { createCall, toMetadata, type ModernCallOptions } from './options';
+import { createCall, metadataOf, type ModernCallOptions } from './options';
 import { pumpRequests, type RequestSource } from './request-pump';
 
 /** What a call needs to know about its method. */
@@ -91,7 +91,7 @@ export function unaryCall<Req, Res>(
   let metadata: Metadata;
   let call: Call;
   try {
-    metadata = toMetadata(options.metadata);
+    metadata = metadataOf(options);
     call = createCall(channel, method.path, options);
   } catch (error) {
     return Promise.reject(error);
@@ -126,7 +126,7 @@ export function clientStreamingCall<Req, Res>(
   let metadata: Metadata;
   let call: Call;
   try {
-    metadata = toMetadata(options.metadata);
+    metadata = metadataOf(options);
     call = createCall(channel, method.path, options);
   } catch (error) {
     return Promise.reject(error);
