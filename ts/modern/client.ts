@@ -128,7 +128,8 @@ export function createClient(
   const client: Record<string, unknown> = Object.create(null);
   for (const name of Object.keys(definition)) {
     const method = definition[name];
-    if (isUnsafeName(name) || method === null || typeof method !== 'object') continue;
+    // Skips what is not a method (a message type passed by mistake has `format`, `type`…).
+    if (isUnsafeName(name) || typeof method?.path !== 'string') continue;
     const fn = methodFor(channel, method);
     client[name] = fn;
     // grpc-js exposes proto-loader's lowerCamel originalName; the types
