@@ -89,6 +89,17 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
     for (let i = 1; i < waiters.length; i++) waiters[i].resolve(DONE);
   }
 
+  /**
+   * An abort is the caller saying "stop": responses that arrived but were
+   * not read yet are dropped, so the next `next()` throws CANCELLED.
+   */
+  override onAbort(reason: unknown): void {
+    if (this.finished) return;
+    this.queue = [];
+    this.head = 0;
+    super.onAbort(reason);
+  }
+
   /** Starts the call if it has not been; server streaming starts on the first `next()`. */
   protected ensureStarted(): void {}
 
