@@ -135,3 +135,32 @@ export function load(_filename: unknown, _format: unknown, _options: unknown): n
 
 /** Plugin API for resolvers and load balancers, shaped like grpc-js's `experimental`. */
 export * as experimental from './experimental';
+
+// The modern client API (ts/modern/): promises, async iterables, AbortSignal.
+export { createClient, type ServiceConstructorLike } from './modern/client';
+export { GrpcError } from './modern/errors';
+export type { MetadataInit, ModernCallOptions } from './modern/options';
+export type { RequestSource } from './modern/request-pump';
+export type {
+  BidiStream,
+  BidiStreamingMethod,
+  BidiStreamingMethodDefinition,
+  ClientStreamingMethod,
+  ClientStreamingMethodDefinition,
+  KindOf,
+  MethodKind,
+  MethodKindUnknown,
+  MethodKinds,
+  ModernClient,
+  ModernClientBase,
+  ModernMethod,
+  ModernMethodDefinition,
+  RequestOf,
+  ResponseOf,
+  ResponseStream,
+  ServerStreamingMethod,
+  ServerStreamingMethodDefinition,
+  UnaryMethod,
+  UnaryMethodDefinition,
+  UntypedModernClient,
+} from './modern/types';
