@@ -53,7 +53,9 @@ async function startServer(): Promise<{ server: grpcJs.Server; port: number }> {
   return { server, port };
 }
 
-function call(lib: typeof grpcJs | typeof h2grpc, port: number): Promise<Outcome> {
+function call(library: typeof grpcJs | typeof h2grpc, port: number): Promise<Outcome> {
+  // Both expose grpc-js's client API; one type lets the call below typecheck.
+  const lib = library as typeof grpcJs;
   const client = new lib.Client(`127.0.0.1:${port}`, lib.credentials.createInsecure());
   return new Promise((resolve) => {
     client.makeUnaryRequest(
