@@ -194,3 +194,22 @@ test.serial('a proxy refusing the tunnel fails the call UNAVAILABLE', async (t) 
   t.true(proxy.tunnels.length >= 1);
   if (!isGrpcJs) t.regex(out.error?.details ?? '', /proxy refused the tunnel with status 407/);
 });
+
+test.serial(
+  'an explicit grpc.http_connect_target makes the channel target the proxy',
+  async (t) => {
+    proxy.tunnels = [];
+    const c = clientWithEnv(t, {}, `127.0.0.1:${proxy.port}`, grpc.credentials.createSsl(pki.ca), {
+      'grpc.http_connect_target': `dns:///localhost:${secure.port}`,
+      'grpc.http_connect_creds': 'alice:secret',
+    });
+    const out = await unary(c);
+    t.is(out.error, null, out.error?.message);
+    t.deepEqual(proxy.tunnels, [
+      {
+        url: `localhost:${secure.port}`,
+        auth: `Basic ${Buffer.from('alice:secret').toString('base64')}`,
+      },
+    ]);
+  },
+);

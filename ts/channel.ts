@@ -119,7 +119,7 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
         stringOption(options['grpc.default_authority']) ??
         stringOption(options['grpc.ssl_target_name_override']) ??
         targetAuthority,
-      ...securityConfig(credentials, targetAuthority, options),
+      ...securityConfig(credentials, tlsAuthority(targetAuthority, options), options),
       proxy: proxied.proxy,
       userAgent,
       maxReceiveMessageLength: this.maxReceive,
@@ -351,6 +351,24 @@ function securityConfig(
     checkServerIdentity: tls.checkServerIdentity,
     callCredentials,
   };
+}
+
+/**
+ * The authority whose host TLS verifies: the target's, or with an explicit
+ * `grpc.http_connect_target` (the channel target is then the proxy) that
+ * tunnel target's, as grpc-js does.
+ */
+function tlsAuthority(targetAuthority: string, options: ChannelOptions): string {
+  const explicit = stringOption(options['grpc.http_connect_target']);
+  if (explicit === undefined) return targetAuthority;
+  const parsed = parseUri(explicit);
+  const mapped = parsed === null ? null : mapUriDefaultScheme(parsed);
+  if (mapped === null) return targetAuthority;
+  try {
+    return getDefaultAuthority(mapped);
+  } catch {
+    return targetAuthority;
+  }
 }
 
 function numberOption(v: string | number | undefined): number | undefined {
