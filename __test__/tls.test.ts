@@ -220,3 +220,13 @@ test('createSsl validates its arguments like grpc-js', (t) => {
     message: 'Cannot compose insecure credentials',
   });
 });
+
+test('with rejectUnauthorized: false a checkServerIdentity Error does not fail the connection', async (t) => {
+  const s = await server('untrusted', pki.untrusted);
+  const creds = grpc.credentials.createSsl(pki.ca, null, null, {
+    rejectUnauthorized: false,
+    checkServerIdentity: () => new Error('ignored when not rejecting'),
+  });
+  const out = await unary(client(t, `localhost:${s.port}`, creds));
+  t.is(out.error, null, out.error?.message);
+});

@@ -337,6 +337,7 @@ function securityConfig(
   const callCredentials = credentials._getCallCredentials() ?? undefined;
   const tls = credentials._getTlsSettings();
   if (tls === null) return { secure: false, callCredentials };
+  const check = tls.rejectUnauthorized === false ? undefined : tls.checkServerIdentity;
   return {
     secure: true,
     rootCerts: tls.rootCerts,
@@ -347,8 +348,11 @@ function securityConfig(
       stringOption(options['grpc.ssl_target_name_override']) ??
       splitHostPort(targetAuthority)?.host ??
       targetAuthority,
-    wantPeerCertificate: tls.checkServerIdentity !== undefined,
-    checkServerIdentity: tls.checkServerIdentity,
+    // With rejectUnauthorized: false, Node (and so grpc-js) lets the
+    // connection through whatever checkServerIdentity says; there is nothing
+    // for it to decide then.
+    wantPeerCertificate: check !== undefined,
+    checkServerIdentity: check,
     callCredentials,
   };
 }

@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import * as grpcJs from '@grpc/grpc-js';
 import { InteropService, loadTestProto, SERVER_OPTIONS } from './interop-server';
 
+/** A PEM private key (PKCS#8) and its certificate. */
 export interface KeyPair {
   key: Buffer;
   cert: Buffer;
 }
 
+/** Every certificate the TLS tests use. */
 export interface TestPki {
   ca: Buffer;
   /** SANs localhost, 127.0.0.1, ::1. */
@@ -125,6 +127,7 @@ export function testPki(): TestPki {
   }
 }
 
+/** An in-process grpc-js TLS server running the interop TestService. */
 export interface TlsServer {
   port: number;
   service: InteropService;
