@@ -165,3 +165,28 @@ test('createFromSecureContext explains the alternative', (t) => {
     message: /createSsl/,
   });
 });
+
+test('a connection lost while the generator runs makes the call pick again', async (t) => {
+  const own = await startTlsServer(pki.server);
+  t.teardown(() => own.stop());
+  const c = new TestService(`localhost:${own.port}`, grpc.credentials.createSsl(pki.ca), {});
+  t.teardown(() => c.close());
+  t.is((await call(c)).error, null);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const slow = grpc.credentials.createFromMetadataGenerator((_o, cb) => {
+    void gate.then(() => cb(null, md({ 'x-late': '1' })));
+  });
+  const pending = call(c, { credentials: slow });
+  await new Promise((r) => setTimeout(r, 200));
+  await own.stop();
+  const again = await startTlsServer(pki.server, undefined, own.port);
+  t.teardown(() => again.stop());
+  await new Promise((r) => setTimeout(r, 300));
+  release();
+  // The picked connection is gone: the call is picked again and runs on a
+  // new connection to the restarted server, instead of failing on the dead one.
+  const out = await pending;
+  t.is(out.error, null, out.error?.message);
+  t.deepEqual(out.headers?.get('x-late'), ['1']);
+});

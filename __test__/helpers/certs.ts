@@ -139,8 +139,13 @@ export interface TlsServer {
  * (grpc-js `ServerCredentials.createSsl`).
  * @param pair The server's key and certificate.
  * @param clientCa When set, clients must present a certificate signed by it.
+ * @param port Port to listen on (default: any free port).
  */
-export async function startTlsServer(pair: KeyPair, clientCa?: Buffer): Promise<TlsServer> {
+export async function startTlsServer(
+  pair: KeyPair,
+  clientCa?: Buffer,
+  port = 0,
+): Promise<TlsServer> {
   const pkg = grpcJs.loadPackageDefinition(loadTestProto()) as unknown as {
     grpc: { testing: { TestService: grpcJs.ServiceClientConstructor } };
   };
@@ -153,11 +158,11 @@ export async function startTlsServer(pair: KeyPair, clientCa?: Buffer): Promise<
     [{ private_key: pair.key, cert_chain: pair.cert }],
     clientCa !== undefined,
   );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
-    port,
+    port: bound,
     service,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -72,7 +72,7 @@ export class TransportCall implements Call, StreamHandler {
   /** The caller's deadline, before any service config timeout. */
   private readonly callerDeadline: number;
   private readonly createdAt = Date.now();
-  /** Per-call credentials (CallOptions.credentials), applied with the channel's on secure connections. */
+  /** Per-call credentials (CallOptions.credentials), applied before the channel's (grpc-js 1.14: on any channel). */
   private callCredentials: CallCredentials | null = null;
   /** Counts credential metadata runs, so only the latest pick's result starts the call. */
   private credentialsAttempt = 0;
