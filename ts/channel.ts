@@ -22,13 +22,14 @@ import {
   DEFAULT_MAX_SEND_MESSAGE_LENGTH,
   Status,
 } from './constants';
-import type { ChannelCredentials } from './credentials';
+import { ChannelCredentials } from './credentials';
+import { mapProxyName } from './http-proxy';
 import type { ConnectConfig } from './native/binding';
 import { PickerWrapper } from './picker-wrapper';
 import './resolver/index';
 import { getDefaultAuthority, mapUriDefaultScheme } from './resolver/resolver';
 import { ResolverWrapper, type ResolverUpdate } from './resolver/resolver-wrapper';
-import { parseUri, type GrpcUri } from './resolver/uri-parser';
+import { parseUri, splitHostPort, type GrpcUri } from './resolver/uri-parser';
 import { getMethodConfig, validateServiceConfig, type ServiceConfig } from './service-config';
 import { durationToMs } from './duration';
 import { backoffFromOptions, type BackoffOptions } from './subchannel/backoff';
@@ -71,7 +72,8 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
    *   `dns:[//authority/]host[:port]`, `ipv4:addr:port[,addr:port]`,
    *   `ipv6:[addr]:port[,...]`, `unix:path`, `unix:///abs`, `unix-abstract:name`,
    *   or any scheme registered with `experimental.registerResolver`.
-   * @param credentials Only insecure credentials are supported so far.
+   * @param credentials `credentials.createInsecure()` or TLS credentials
+   *   (`credentials.createSsl`, optionally composed with call credentials).
    * @param options grpc-js channel options.
    */
   constructor(
@@ -79,10 +81,8 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     credentials: ChannelCredentials,
     private readonly options: ChannelOptions = {},
   ) {
-    if (credentials._isSecure()) {
-      throw new Error(
-        'h2grpc: secure channels are not available yet; use credentials.createInsecure()',
-      );
+    if (!(credentials instanceof ChannelCredentials)) {
+      throw new TypeError('Channel credentials must be a ChannelCredentials object');
     }
     const parsed = parseUri(targetString);
     if (parsed === null) throw new Error(`Could not parse target name "${targetString}"`);
@@ -90,7 +90,8 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     if (target === null) {
       throw new Error(`Could not find a default scheme for target name "${targetString}"`);
     }
-    this.target = target;
+    const proxied = mapProxyName(target, options);
+    this.target = proxied.target;
 
     const serviceConfigJson = stringOption(options['grpc.service_config']);
     this.defaultServiceConfig =
@@ -112,12 +113,14 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     ]
       .filter((s) => typeof s === 'string' && s.length > 0)
       .join(' ');
+    const targetAuthority = getDefaultAuthority(target);
     this.connectConfig = {
       authority:
         stringOption(options['grpc.default_authority']) ??
         stringOption(options['grpc.ssl_target_name_override']) ??
-        getDefaultAuthority(target),
-      secure: false,
+        targetAuthority,
+      ...securityConfig(credentials, tlsAuthority(targetAuthority, options), options),
+      proxy: proxied.proxy,
       userAgent,
       maxReceiveMessageLength: this.maxReceive,
       maxFrameSize: numberOption(options['grpc.http2.max_frame_size']),
@@ -191,6 +194,15 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     if (this.resolver === null) this.exitIdle();
     this.pickerWrapper.pick(call);
     call.armDeadlineWhileWaiting();
+  }
+
+  /** @internal */
+  repick(call: TransportCall): void {
+    if (this.closed) {
+      call.onPickFailed(Status.UNAVAILABLE, 'Channel has been shut down');
+      return;
+    }
+    this.pickerWrapper.pick(call);
   }
 
   /** @internal */
@@ -309,6 +321,57 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     this.resolver = null;
     this.balancer?.close();
     this.balancer = null;
+  }
+}
+
+/**
+ * The TLS and call-credential part of a connection's settings. Like grpc-js,
+ * the TLS name is `grpc.ssl_target_name_override` or the host of the
+ * target's authority (not `grpc.default_authority`).
+ */
+function securityConfig(
+  credentials: ChannelCredentials,
+  targetAuthority: string,
+  options: ChannelOptions,
+): Partial<ConnectConfig> {
+  const callCredentials = credentials._getCallCredentials() ?? undefined;
+  const tls = credentials._getTlsSettings();
+  if (tls === null) return { secure: false, callCredentials };
+  const check = tls.rejectUnauthorized === false ? undefined : tls.checkServerIdentity;
+  return {
+    secure: true,
+    rootCerts: tls.rootCerts,
+    privateKey: tls.privateKey,
+    certChain: tls.certChain,
+    rejectUnauthorized: tls.rejectUnauthorized,
+    serverName:
+      stringOption(options['grpc.ssl_target_name_override']) ??
+      splitHostPort(targetAuthority)?.host ??
+      targetAuthority,
+    // With rejectUnauthorized: false, Node (and so grpc-js) lets the
+    // connection through whatever checkServerIdentity says; there is nothing
+    // for it to decide then.
+    wantPeerCertificate: check !== undefined,
+    checkServerIdentity: check,
+    callCredentials,
+  };
+}
+
+/**
+ * The authority whose host TLS verifies: the target's, or with an explicit
+ * `grpc.http_connect_target` (the channel target is then the proxy) that
+ * tunnel target's, as grpc-js does.
+ */
+function tlsAuthority(targetAuthority: string, options: ChannelOptions): string {
+  const explicit = stringOption(options['grpc.http_connect_target']);
+  if (explicit === undefined) return targetAuthority;
+  const parsed = parseUri(explicit);
+  const mapped = parsed === null ? null : mapUriDefaultScheme(parsed);
+  if (mapped === null) return targetAuthority;
+  try {
+    return getDefaultAuthority(mapped);
+  } catch {
+    return targetAuthority;
   }
 }
 

@@ -37,6 +37,8 @@ export {
   CallCredentials,
   type CallMetadataGenerator,
   type CallMetadataOptions,
+  type OAuth2Client,
+  type VerifyOptions,
 } from './credentials';
 export {
   makeClientConstructor,

@@ -4,6 +4,7 @@
 // half-close go together in `startCall`.
 import { Status } from '../constants';
 import type { CallCredentials } from '../credentials';
+import { applyCallCredentials } from './call-credentials';
 import { Metadata } from '../metadata';
 import type { NativeConnection } from '../transport/native-connection';
 import { encodeMetadata } from '../transport/metadata-codec';
@@ -16,6 +17,8 @@ export interface CallHost {
   dispatch(call: TransportCall): void;
   /** Forgets a call that was waiting for a connection. */
   abandon(call: TransportCall): void;
+  /** Picks again for a dispatched call whose connection went away before it started. */
+  repick(call: TransportCall): void;
   callEnded(call: TransportCall): void;
 }
 
@@ -69,8 +72,10 @@ export class TransportCall implements Call, StreamHandler {
   /** The caller's deadline, before any service config timeout. */
   private readonly callerDeadline: number;
   private readonly createdAt = Date.now();
-  /** Per-call credentials (CallOptions.credentials), applied with the channel's on secure connections. */
+  /** Per-call credentials (CallOptions.credentials), applied before the channel's (grpc-js 1.14: on any channel). */
   private callCredentials: CallCredentials | null = null;
+  /** Counts credential metadata runs, so only the latest pick's result starts the call. */
+  private credentialsAttempt = 0;
 
   constructor(
     private readonly host: CallHost,
@@ -142,6 +147,49 @@ export class TransportCall implements Call, StreamHandler {
 
   onConnectionReady(conn: NativeConnection, onCallEnded?: CallEndedHook): void {
     if (this.state !== 'waiting') return;
+    // Calls without call credentials (the common case) start right here;
+    // only credentialed ones take the asynchronous metadata step.
+    if (this.callCredentials !== null || conn.config.callCredentials !== undefined) {
+      this.startWithCredentials(conn, onCallEnded);
+      return;
+    }
+    this.startOn(conn, onCallEnded);
+  }
+
+  /**
+   * grpc-js's order: the call's own credentials, then the channel's; their
+   * metadata is merged after the request metadata. The connection may have
+   * gone while the generator ran; the call is then picked again.
+   */
+  private startWithCredentials(conn: NativeConnection, onCallEnded?: CallEndedHook): void {
+    const pickedAt = ++this.credentialsAttempt;
+    this.armDeadlineWhileWaiting();
+    applyCallCredentials(
+      this.callCredentials,
+      conn.config.callCredentials,
+      this.authority ?? conn.config.authority,
+      this.method,
+      this.getMetadata(),
+      (failed, encoded) => {
+        if (this.state !== 'waiting' || pickedAt !== this.credentialsAttempt) return;
+        if (failed === null) {
+          this.metadata = encoded;
+          if (conn.state === 'ready') {
+            this.startOn(conn, onCallEnded);
+            return;
+          }
+          // The picker counted a call start on that connection; balance it.
+          onCallEnded?.(Status.UNAVAILABLE, 'connection lost', new Metadata());
+          this.host.repick(this);
+        } else {
+          onCallEnded?.(failed.code, failed.details, new Metadata());
+          this.finishLocally(failed.code, failed.details);
+        }
+      },
+    );
+  }
+
+  private startOn(conn: NativeConnection, onCallEnded?: CallEndedHook): void {
     this.onCallEnded = onCallEnded;
     this.clearDeadlineTimer();
     const timeout = this.timeoutMs();

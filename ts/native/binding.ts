@@ -3,6 +3,8 @@
 // here so the TypeScript build does not depend on a generated file.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PeerCertificate } from 'node:tls';
+import type { CallCredentials } from '../credentials';
 
 /** Options for one native connection (see crates/h2grpc-napi `ConnectConfig`). */
 export interface ConnectConfig {
@@ -16,6 +18,35 @@ export interface ConnectConfig {
   maxHeaderListSize?: number;
   maxReceiveMessageLength?: number;
   userAgent?: string;
+  /** PEM trusted roots for TLS; absent means the system's roots. */
+  rootCerts?: string;
+  /** PEM client private key for mTLS, with `certChain`. */
+  privateKey?: string;
+  /** PEM client certificate chain for mTLS, with `privateKey`. */
+  certChain?: string;
+  /** TLS SNI and verification name; required when `secure`. */
+  serverName?: string;
+  /** `false` accepts any server certificate (`verifyOptions.rejectUnauthorized`). */
+  rejectUnauthorized?: boolean;
+  /** Native code reports the peer certificate and leaves the name check to `checkServerIdentity`. */
+  wantPeerCertificate?: boolean;
+  /** Reach the server through an HTTP CONNECT proxy (the connect address is the proxy's). */
+  proxy?: ProxyConfig;
+  /**
+   * JS only (native ignores it): grpc-js `verifyOptions.checkServerIdentity`,
+   * run on the peer certificate before the connection is reported ready.
+   */
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
+  /** JS only: the channel credentials' call credentials, applied to every call on the connection. */
+  callCredentials?: CallCredentials;
+}
+
+/** HTTP CONNECT tunnel settings for one connection. */
+export interface ProxyConfig {
+  /** `host:port` the proxy is asked to connect to. */
+  target: string;
+  /** `Proxy-Authorization` header value, e.g. `Basic dXNlcjpwYXNz`. */
+  authHeader?: string;
 }
 
 /** Boundary crossing counters, monotonic since the transport was created. */

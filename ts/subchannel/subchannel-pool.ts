@@ -8,8 +8,31 @@ import { Subchannel } from './subchannel';
 
 const pool = new Map<string, Subchannel>();
 
+/** Identity numbers for the objects in a config that JSON cannot tell apart (functions, call credentials). */
+const identities = new WeakMap<object, number>();
+let nextIdentity = 1;
+
+function identityOf(value: object): number {
+  let id = identities.get(value);
+  if (id === undefined) {
+    id = nextIdentity++;
+    identities.set(value, id);
+  }
+  return id;
+}
+
+// Every credential field is part of the key (PEM text by value, callbacks
+// and call credentials by identity), so channels with different
+// credentials never share a connection.
 function keyOf(address: string, config: ConnectConfig, backoff: BackoffOptions): string {
-  return `${address}\n${JSON.stringify(config)}\n${JSON.stringify(backoff)}`;
+  const json = JSON.stringify(config, (key, value: unknown) =>
+    (key === 'checkServerIdentity' || key === 'callCredentials') &&
+    value !== undefined &&
+    value !== null
+      ? `#${identityOf(value as object)}`
+      : value,
+  );
+  return `${address}\n${json}\n${JSON.stringify(backoff)}`;
 }
 
 /** Returns the shared subchannel for this address and settings, creating it if needed. */

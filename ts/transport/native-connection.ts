@@ -1,6 +1,7 @@
 // One native HTTP/2 connection as its subchannel sees it: its state, and the
 // calls running on it (so that a released connection closes only once they
 // are done). Calls wait for readiness in the picker wrapper, not here.
+import { X509Certificate } from 'node:crypto';
 import type { ConnectConfig } from '../native/binding';
 import { nativeTransport, type ConnectionHandler } from './native-transport';
 
@@ -15,6 +16,8 @@ export class NativeConnection implements ConnectionHandler {
   state: NativeConnectionState = 'connecting';
   private activeCalls = 0;
   private releaseWhenIdle = false;
+  /** Why JS failed this attempt itself (`checkServerIdentity`); wins over native's close reason. */
+  private failure: string | null = null;
 
   constructor(
     readonly address: string,
@@ -45,8 +48,27 @@ export class NativeConnection implements ConnectionHandler {
     if (this.activeCalls === 0 && this.releaseWhenIdle) this.close();
   }
 
+  /**
+   * Runs the user's `checkServerIdentity` (grpc-js `verifyOptions`) on the
+   * server's certificate before the connection may become ready; an Error
+   * fails the attempt with its message, as a TLS error would.
+   */
+  onPeerCertificate(der: Buffer): void {
+    const check = this.config.checkServerIdentity;
+    if (check === undefined || this.state !== 'connecting') return;
+    let error: unknown;
+    try {
+      error = check(this.config.serverName ?? '', new X509Certificate(der).toLegacyObject());
+    } catch (e) {
+      error = e;
+    }
+    if (error === undefined || error === null) return;
+    this.failure = error instanceof Error ? error.message : String(error);
+    this.close();
+  }
+
   onReady(): void {
-    if (this.state !== 'connecting') return;
+    if (this.state !== 'connecting' || this.failure !== null) return;
     this.state = 'ready';
     this.events.onStateChange(this, 'ready');
   }
@@ -61,6 +83,6 @@ export class NativeConnection implements ConnectionHandler {
 
   onClosed(reason: string): void {
     this.state = 'closed';
-    this.events.onStateChange(this, 'closed', reason);
+    this.events.onStateChange(this, 'closed', this.failure ?? reason);
   }
 }

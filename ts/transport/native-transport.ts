@@ -23,6 +23,8 @@ export interface ConnectionHandler {
   onReady(): void;
   onGoAway(code: number, lastStreamId: number, debug: Buffer): void;
   onClosed(reason: string): void;
+  /** The TLS peer's leaf certificate (DER), before `onReady`; only when `wantPeerCertificate` was set. */
+  onPeerCertificate?(der: Buffer): void;
 }
 
 const enum Kind {
@@ -34,6 +36,7 @@ const enum Kind {
   MessageExternal = 6,
   WriteAck = 7,
   Status = 8,
+  PeerCertificate = 9,
 }
 
 export class NativeTransport {
@@ -225,6 +228,13 @@ export class NativeTransport {
             const handler = this.conns.get(id);
             this.conns.delete(id);
             handler?.onClosed(reason);
+            break;
+          }
+          case Kind.PeerCertificate: {
+            const len = buf.readUInt32LE(pos);
+            const der = buf.subarray(pos + 4, pos + 4 + len);
+            pos += 4 + len;
+            this.conns.get(id)?.onPeerCertificate?.(der);
             break;
           }
           case Kind.Headers: {

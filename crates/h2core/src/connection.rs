@@ -18,9 +18,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
 use crate::bdp::BdpEstimator;
-use crate::dial::{dial, display, Address, Socket};
+use crate::dial::{dial, display, Address, Stream};
 use crate::event::{ConnEvent, Event};
+use crate::proxy::{tunnel, ProxyOptions};
 use crate::sniffer::{FrameWatch, Sniffer};
+use crate::tls::{handshake as tls_handshake, TlsOptions};
 use crate::transport::Shared;
 
 /// Channel options that shape a connection. Defaults follow grpc-go.
@@ -40,6 +42,10 @@ pub struct ConnectOptions {
     /// Default receive limit for calls (`grpc.max_receive_message_length`).
     pub max_receive_message_length: usize,
     pub user_agent: String,
+    /// TLS settings; `None` is h2c (plaintext).
+    pub tls: Option<TlsOptions>,
+    /// Reach `address` (the proxy) and tunnel to the real server with CONNECT.
+    pub proxy: Option<ProxyOptions>,
 }
 
 impl ConnectOptions {
@@ -61,6 +67,8 @@ impl ConnectOptions {
             max_header_list_size: 16 * 1024,
             max_receive_message_length: 4 * 1024 * 1024,
             user_agent: format!("h2grpc/{}", env!("CARGO_PKG_VERSION")),
+            tls: None,
+            proxy: None,
         }
     }
 }
@@ -89,7 +97,7 @@ impl ConnHandle {
             send_request: OnceLock::new(),
             shutdown: Notify::new(),
             closed: AtomicBool::new(false),
-            scheme: if opts.secure {
+            scheme: if opts.secure || opts.tls.is_some() {
                 Scheme::HTTPS
             } else {
                 Scheme::HTTP
@@ -142,16 +150,51 @@ async fn connect_and_serve(
     shared: &Shared,
 ) -> Result<String, String> {
     let started = Instant::now();
-    let socket = tokio::select! {
-        s = dial(&opts.address, opts.connect_timeout) => s.map_err(|e| e.to_string())?,
+    let stream = tokio::select! {
+        r = tokio::time::timeout(opts.connect_timeout, establish(handle, opts, shared)) => match r {
+            Ok(r) => r?,
+            Err(_) => return Err(format!(
+                "connection to {} timed out after {} ms (dial, proxy and TLS handshake)",
+                display(&opts.address),
+                opts.connect_timeout.as_millis()
+            )),
+        },
         _ = handle.shutdown.notified() => return Ok("closed by client".to_owned()),
     };
     let remaining = opts.connect_timeout.saturating_sub(started.elapsed());
-    match socket {
-        Socket::Tcp(s) => serve(s, handle, opts, shared, remaining).await,
-        #[cfg(unix)]
-        Socket::Unix(s) => serve(s, handle, opts, shared, remaining).await,
+    serve(stream, handle, opts, shared, remaining).await
+}
+
+/// Dial, then the optional CONNECT tunnel, then the optional TLS handshake.
+/// Reports the peer certificate (before READY) when the embedder asked for it.
+async fn establish(
+    handle: &ConnHandle,
+    opts: &ConnectOptions,
+    shared: &Shared,
+) -> Result<Stream, String> {
+    let mut socket = dial(&opts.address, opts.connect_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(proxy) = &opts.proxy {
+        tunnel(&mut socket, proxy, &display(&opts.address)).await?;
     }
+    let Some(tls) = &opts.tls else {
+        return Ok(Stream::Plain(socket));
+    };
+    let (stream, peer) = tls_handshake(socket, tls).await.map_err(|e| {
+        let to = opts.proxy.as_ref().map_or_else(
+            || display(&opts.address),
+            |p| format!("{} via proxy {}", p.target, display(&opts.address)),
+        );
+        format!("{e} (connecting to {to})")
+    })?;
+    if let Some(der) = peer {
+        shared.queue.push(Event::Connection {
+            conn: handle.id,
+            event: ConnEvent::PeerCertificate { der: der.into() },
+        });
+    }
+    Ok(Stream::Tls(Box::new(stream)))
 }
 
 async fn serve<T>(

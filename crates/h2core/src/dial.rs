@@ -1,10 +1,16 @@
 //! Dialing: TCP (with TCP_NODELAY, since gRPC messages are latency-bound and
-//! h2 already coalesces writes) and unix-domain sockets.
+//! h2 already coalesces writes) and unix-domain sockets, and the `Stream`
+//! the HTTP/2 handshake runs over: the plain socket or TLS on top of it
+//! (possibly through an HTTP CONNECT tunnel, see `proxy.rs`).
 
-use std::io;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 /// Where to connect. Resolution happens above (the TypeScript resolvers): the
 /// host here is an IP literal or a name the OS resolver can look up.
@@ -58,6 +64,76 @@ pub enum Socket {
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
 }
+
+/// What the HTTP/2 connection reads and writes: one type for every transport,
+/// so the handshake and the frame sniffer are written once.
+pub enum Stream {
+    Plain(Socket),
+    Tls(Box<TlsStream<Socket>>),
+}
+
+/// Forwards the tokio I/O traits to whichever variant is live.
+macro_rules! delegate_io {
+    ($ty:ty { $($variant:path),+ }) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    $($variant(s) => Pin::new(s).poll_read(cx, buf),)+
+                }
+            }
+        }
+
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut() {
+                    $($variant(s) => Pin::new(s).poll_write(cx, buf),)+
+                }
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut() {
+                    $($variant(s) => Pin::new(s).poll_write_vectored(cx, bufs),)+
+                }
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                match self {
+                    $($variant(s) => s.is_write_vectored(),)+
+                }
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    $($variant(s) => Pin::new(s).poll_flush(cx),)+
+                }
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    $($variant(s) => Pin::new(s).poll_shutdown(cx),)+
+                }
+            }
+        }
+    };
+}
+
+#[cfg(unix)]
+delegate_io!(Socket { Socket::Tcp, Socket::Unix });
+#[cfg(not(unix))]
+delegate_io!(Socket { Socket::Tcp });
+delegate_io!(Stream { Stream::Plain, Stream::Tls });
 
 /// Connects within `timeout`. The error text is shown to users in UNAVAILABLE
 /// statuses, so it names the address.

@@ -10,6 +10,9 @@ use crate::status::Code;
 pub enum ConnEvent {
     /// The server's SETTINGS arrived: streams may be started.
     Ready,
+    /// The TLS peer's leaf certificate (DER), sent before `Ready` when the
+    /// embedder asked to check the server's identity itself.
+    PeerCertificate { der: Bytes },
     /// The server sent GOAWAY; streams above `last_stream_id` were not processed.
     GoAway {
         code: u32,

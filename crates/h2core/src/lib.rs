@@ -12,10 +12,12 @@ mod dial;
 mod event;
 mod framing;
 mod mailbox;
+mod proxy;
 mod queue;
 mod sniffer;
 mod status;
 mod timeout;
+mod tls;
 mod transport;
 
 pub use bdp::{BdpEstimator, BDP_LIMIT};
@@ -23,9 +25,11 @@ pub use connection::ConnectOptions;
 pub use dial::Address;
 pub use event::{ConnEvent, Event};
 pub use framing::{encode_message, DecodeError, Decoder};
+pub use proxy::ProxyOptions;
 pub use queue::{CompletionQueue, Stats, Wake};
 pub use status::{
     code_from_http_status, code_from_reason, percent_decode, percent_encode, Code, Status,
 };
 pub use timeout::{decode_timeout, encode_timeout};
+pub use tls::{TlsOptions, Verify};
 pub use transport::{StartCall, Transport};

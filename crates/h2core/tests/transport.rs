@@ -1687,6 +1687,7 @@ async fn graceful_goaway_lets_in_flight_calls_finish() {
                 }
                 ConnEvent::Closed { reason } => break reason,
                 ConnEvent::Ready => panic!("second Ready"),
+                ConnEvent::PeerCertificate { .. } => panic!("peer certificate without TLS"),
             }
         };
         // h2's graceful shutdown: GOAWAY(2^31-1), PING, then GOAWAY(last processed).

@@ -13,6 +13,9 @@
 //! - 6 MESSAGE_EXT u32 stream, u32 index into `external`
 //! - 7 WRITE_ACK   u32 stream
 //! - 8 STATUS      u32 stream, u32 code, u32 len, message utf8, metadata
+//! - 9 PEER_CERT   u32 conn, u32 len, DER bytes of the TLS peer's leaf
+//!   certificate; only when `ConnectConfig.wantPeerCertificate` is set, and
+//!   always before that connection's READY
 //!
 //! where metadata is u32 count, then per entry u32 key len, key, u32 value
 //! len, value (ASCII; `-bin` values base64 as on the wire).
@@ -23,7 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2core::{Address, ConnEvent, ConnectOptions, Event, StartCall, Stats, Transport, Wake};
+use h2core::{
+    Address, ConnEvent, ConnectOptions, Event, ProxyOptions, StartCall, Stats, TlsOptions,
+    Transport, Verify, Wake,
+};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -57,6 +63,29 @@ pub struct ConnectConfig {
     pub max_header_list_size: Option<u32>,
     pub max_receive_message_length: Option<f64>,
     pub user_agent: Option<String>,
+    /// PEM trusted roots for TLS; absent means the system's roots.
+    pub root_certs: Option<String>,
+    /// PEM client key and chain for mTLS (both or neither).
+    pub private_key: Option<String>,
+    pub cert_chain: Option<String>,
+    /// TLS SNI and verification name (required when `secure`).
+    pub server_name: Option<String>,
+    /// `false` accepts any server certificate.
+    pub reject_unauthorized: Option<bool>,
+    /// Report the peer certificate (PEER_CERT event) and skip the native
+    /// name check: JS runs the user's `checkServerIdentity` instead.
+    pub want_peer_certificate: Option<bool>,
+    /// Tunnel through the HTTP proxy at `address` with CONNECT.
+    pub proxy: Option<ProxyConfig>,
+}
+
+/// HTTP CONNECT tunnel settings.
+#[napi(object)]
+pub struct ProxyConfig {
+    /// `host:port` the proxy is asked to connect to.
+    pub target: String,
+    /// `Proxy-Authorization` header value, e.g. `Basic …`.
+    pub auth_header: Option<String>,
 }
 
 /// Boundary crossing counters (monotonic since the transport was created).
@@ -166,6 +195,29 @@ impl NativeTransport {
         if let Some(v) = config.user_agent {
             opts.user_agent = v;
         }
+        if opts.secure {
+            let want_peer_certificate = config.want_peer_certificate.unwrap_or(false);
+            opts.tls = Some(TlsOptions {
+                root_certs: config.root_certs,
+                private_key: config.private_key,
+                cert_chain: config.cert_chain,
+                server_name: config.server_name.ok_or_else(|| {
+                    Error::from_reason("h2grpc: a secure connection needs serverName")
+                })?,
+                verify: if config.reject_unauthorized == Some(false) {
+                    Verify::None
+                } else if want_peer_certificate {
+                    Verify::ChainOnly
+                } else {
+                    Verify::Full
+                },
+                want_peer_certificate,
+            });
+        }
+        opts.proxy = config.proxy.map(|p| ProxyOptions {
+            target: p.target,
+            auth_header: p.auth_header,
+        });
         Ok(self.inner.connect(opts))
     }
 
@@ -303,6 +355,11 @@ fn encode_event(ev: Event, control: &mut Vec<u8>, external: &mut Vec<Buffer>, st
                 control.push(3);
                 put_u32(control, conn);
                 put_bytes(control, reason.as_bytes());
+            }
+            ConnEvent::PeerCertificate { der } => {
+                control.push(9);
+                put_u32(control, conn);
+                put_bytes(control, &der);
             }
         },
         Event::Headers { stream, metadata } => {
