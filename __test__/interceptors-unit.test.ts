@@ -247,3 +247,23 @@ test('without interceptors the call objects drive the transport call directly', 
   const call = client.makeUnaryRequest('/pkg.S/M', serialize, deserialize, { n: 1 }, () => {});
   t.is((call as unknown as { call: unknown }).call, channel.last);
 });
+
+test('a message rewritten while the start is held is sent rewritten', (t) => {
+  // grpc-js sends the original message in this case (it keeps the message it
+  // was given, not the one passed to next); the rewrite is what the
+  // interceptor asked for.
+  let release!: () => void;
+  const holdStart: Interceptor = (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        release = () => next(metadata, listener);
+      },
+      sendMessage(message: Msg, next) {
+        next({ n: message.n * 10 });
+      },
+    });
+  const { channel, client } = setup({ interceptors: [holdStart] });
+  void unary(client);
+  release();
+  t.deepEqual(channel.last.startOptions, { message: encode({ n: 10 }), halfClose: true });
+});

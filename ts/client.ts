@@ -265,6 +265,8 @@ export class Client {
    * @param options Per-call options (optional).
    * @param callback Receives a {@link ServiceError} or the response.
    * @returns The call, for `'metadata'`/`'status'` events and cancellation.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeUnaryRequest<RequestType, ResponseType>(
     method: string,
@@ -350,6 +352,8 @@ export class Client {
    * @param options Per-call options (optional).
    * @param callback Receives a {@link ServiceError} or the response.
    * @returns A Writable for the requests; `end()` it after the last one.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeClientStreamRequest<RequestType, ResponseType>(
     method: string,
@@ -424,6 +428,8 @@ export class Client {
    * @param metadata Request metadata (optional).
    * @param options Per-call options (optional).
    * @returns A Readable of the responses.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeServerStreamRequest<RequestType, ResponseType>(
     method: string,
@@ -487,6 +493,8 @@ export class Client {
    * @param metadata Request metadata (optional).
    * @param options Per-call options (optional).
    * @returns A Duplex: write requests (then `end()`), read responses.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeBidiStreamRequest<RequestType, ResponseType>(
     method: string,

@@ -15,7 +15,11 @@ import { errorMessage, serializationFailure } from './client-calls';
 import type { InterceptingCallInterface, MessageContext } from './client-interceptors';
 import type { InterceptingListener } from './intercepting-listener';
 
-/** @internal */
+/**
+ * The link below the last interceptor: bytes on the transport side, message
+ * objects above.
+ * @internal
+ */
 export class BaseInterceptingCall implements InterceptingCallInterface, CallListener {
   private listener: Partial<InterceptingListener> | undefined = undefined;
   /** Start metadata not handed to the transport yet; null once it has been (or before start). */
