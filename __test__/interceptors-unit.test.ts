@@ -267,3 +267,16 @@ test('a message rewritten while the start is held is sent rewritten', (t) => {
   release();
   t.deepEqual(channel.last.startOptions, { message: encode({ n: 10 }), halfClose: true });
 });
+
+test('an interceptor starting the rest of the chain twice gets the error at once', (t) => {
+  const startTwice: Interceptor = (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        next(metadata, listener);
+        t.throws(() => next(metadata, listener), { message: 'h2grpc: call already started' });
+      },
+    });
+  const { channel, client } = setup({ interceptors: [startTwice] });
+  void unary(client);
+  t.is(channel.last.startCount, 1);
+});

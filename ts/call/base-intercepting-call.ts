@@ -28,6 +28,7 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
   private heldMessage: Buffer | undefined = undefined;
   private readError: StatusObject | null = null;
   private receivedMessage = false;
+  private started = false;
   private readonly unaryResponse: boolean;
 
   constructor(
@@ -38,6 +39,10 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
   }
 
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
+    // Thrown here, to the interceptor at fault: the transport call would
+    // throw too, but from the microtask below, where nobody can catch it.
+    if (this.started) throw new Error('h2grpc: call already started');
+    this.started = true;
     this.listener = listener;
     this.heldMetadata = metadata;
     // A streaming call whose first message comes later must not wait for it.
