@@ -280,3 +280,27 @@ test('an interceptor starting the rest of the chain twice gets the error at once
   void unary(client);
   t.is(channel.last.startCount, 1);
 });
+
+test('cancelling while an interceptor holds the start ends the call once the start comes', async (t) => {
+  let release!: () => void;
+  const holdStart: Interceptor = (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        release = () => next(metadata, listener);
+      },
+    });
+  const { channel, client } = setup({ interceptors: [holdStart] });
+  let result: { error: ServiceError | null } | undefined;
+  const call = client.makeUnaryRequest('/pkg.S/M', serialize, deserialize, { n: 1 }, (error) => {
+    result = { error };
+  });
+  call.cancel();
+  await tick();
+  t.is(result, undefined);
+  release();
+  await tick();
+  t.is(result?.error?.code, Status.CANCELLED);
+  t.is(result?.error?.details, 'Cancelled on client');
+  // The transport call was never started: nothing reached the network.
+  t.is(channel.last.startCount, 0);
+});

@@ -29,6 +29,8 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
   private readError: StatusObject | null = null;
   private receivedMessage = false;
   private started = false;
+  /** A cancellation that came before the start; the start then only reports it. */
+  private cancelledBeforeStart: StatusObject | null = null;
   private readonly unaryResponse: boolean;
 
   constructor(
@@ -44,6 +46,13 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
     if (this.started) throw new Error('h2grpc: call already started');
     this.started = true;
     this.listener = listener;
+    const cancelled = this.cancelledBeforeStart;
+    if (cancelled !== null) {
+      // grpc-js loses this status when the start comes a tick or more after
+      // the cancellation, and the call never ends; here it always arrives.
+      process.nextTick(() => this.onReceiveStatus(cancelled));
+      return;
+    }
     this.heldMetadata = metadata;
     // A streaming call whose first message comes later must not wait for it.
     queueMicrotask(() => this.release());
@@ -87,6 +96,12 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
   }
 
   cancelWithStatus(status: Status, details: string): void {
+    if (!this.started) {
+      // An interceptor still holds the start (or never passes it on).
+      this.cancelledBeforeStart ??= { code: status, details, metadata: new Metadata() };
+      this.call.cancelWithStatus(status, details);
+      return;
+    }
     // Started first, so the status reaches the listener.
     this.release();
     this.call.cancelWithStatus(status, details);
