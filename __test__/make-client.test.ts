@@ -274,8 +274,9 @@ test('interceptors and interceptor_providers together are rejected as in grpc-js
     () =>
       new Client('x', credentials.createInsecure(), {
         channelOverride: new FakeChannel(),
-        interceptors: [noop],
-        interceptor_providers: [noop],
+        // Never called: the constructor rejects the combination first.
+        interceptors: [noop as unknown as h2grpc.Interceptor],
+        interceptor_providers: [noop as unknown as h2grpc.InterceptorProvider],
       }),
     {
       message:

@@ -15,9 +15,22 @@ import {
   serializationFailure,
   type UnaryCallback,
 } from './call/client-calls';
-import { StreamResponseListener, UnaryResponseListener } from './call/response-listeners';
+import {
+  getCall,
+  getInterceptingCall,
+  type Interceptor,
+  type InterceptingCallInterface,
+  type InterceptorProvider,
+} from './call/client-interceptors';
+import {
+  InterceptedStreamListener,
+  InterceptedUnaryListener,
+  StreamResponseListener,
+  UnaryResponseListener,
+} from './call/response-listeners';
 import { ConnectivityState, Status } from './constants';
 import type { CallCredentials, ChannelCredentials } from './credentials';
+import type { ClientMethodDefinition } from './make-client';
 import { Metadata } from './metadata';
 
 /** Per-call settings; the same names as `@grpc/grpc-js`'s `CallOptions`. */
@@ -30,15 +43,15 @@ export interface CallOptions {
   parent?: unknown;
   /** Which properties of `parent` to inherit; a combination of `propagate` flags. */
   propagate_flags?: number;
-  // The next three are accepted so that code written for grpc-js runs
-  // unchanged, but they have no effect: they take effect together with
-  // interceptor support.
-  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
+  /** Call credentials for this call, applied after the channel's. */
   credentials?: CallCredentials;
-  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
-  interceptors?: unknown[];
-  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
-  interceptor_providers?: unknown[];
+  /**
+   * Interceptors for this call, outermost first. Given (non-empty), they and
+   * `interceptor_providers` replace the client's interceptors entirely.
+   */
+  interceptors?: Interceptor[];
+  /** Interceptor providers for this call; not together with `interceptors`. */
+  interceptor_providers?: InterceptorProvider[];
 }
 
 /**
@@ -54,10 +67,10 @@ export interface ClientOptions {
     credentials: ChannelCredentials,
     options: ClientOptions,
   ) => ChannelInterface;
-  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
-  interceptors?: unknown[];
-  /** Accepted for compatibility; has no effect yet (comes with interceptor support). */
-  interceptor_providers?: unknown[];
+  /** Interceptors for every call of this client, outermost first (unless a call brings its own). */
+  interceptors?: Interceptor[];
+  /** Interceptor providers for every call; not together with `interceptors`. */
+  interceptor_providers?: InterceptorProvider[];
   /** Not supported yet: the constructor throws if it is set. */
   callInvocationTransformer?: unknown;
   /** Channel options, passed to the channel. */
@@ -124,13 +137,17 @@ function startWithRequest<RequestType>(
  */
 export class Client {
   readonly #channel: ChannelInterface;
+  readonly #interceptors: Interceptor[];
+  readonly #interceptorProviders: InterceptorProvider[];
+  /** Whether every call goes through interceptors; decided once, not per call. */
+  readonly #intercepted: boolean;
 
   /**
    * @param address The server's address, e.g. `localhost:50051`.
    * @param credentials From {@link credentials}.
    * @param options Channel options and client-only settings.
    * @throws Error if both `interceptors` and `interceptor_providers` are given
-   *   (as grpc-js does), or if `callInvocationTransformer` is given.
+   *   (a plain Error, as grpc-js throws here), or if `callInvocationTransformer` is given.
    */
   constructor(address: string, credentials: ChannelCredentials, options: ClientOptions = {}) {
     const {
@@ -147,6 +164,9 @@ export class Client {
           'to the client constructor. Only one of these is allowed.',
       );
     }
+    this.#interceptors = interceptors ?? [];
+    this.#interceptorProviders = interceptor_providers ?? [];
+    this.#intercepted = this.#interceptors.length > 0 || this.#interceptorProviders.length > 0;
     if (callInvocationTransformer !== undefined) {
       // Ignoring it would silently change what every call does.
       throw new Error('h2grpc: the callInvocationTransformer client option is not supported yet');
@@ -205,15 +225,34 @@ export class Client {
   }
 
   private createCall(method: string, options: CallOptions): Call {
-    const call = this.#channel.createCall(
-      method,
-      options.deadline ?? Infinity,
-      options.host,
-      options.parent ?? null,
-      options.propagate_flags,
+    return getCall(this.#channel, method, options);
+  }
+
+  // Calls without interceptors skip the chain entirely: their call objects
+  // drive the transport call and (de)serialize themselves.
+  private intercepts(options: CallOptions): boolean {
+    return (
+      this.#intercepted ||
+      (options.interceptors?.length ?? 0) > 0 ||
+      (options.interceptor_providers?.length ?? 0) > 0
     );
-    if (options.credentials !== undefined) call.setCredentials(options.credentials);
-    return call;
+  }
+
+  private interceptingCall<RequestType, ResponseType>(
+    methodDefinition: ClientMethodDefinition<RequestType, ResponseType>,
+    options: CallOptions,
+  ): InterceptingCallInterface {
+    return getInterceptingCall(
+      {
+        clientInterceptors: this.#interceptors,
+        clientInterceptorProviders: this.#interceptorProviders,
+        callInterceptors: options.interceptors ?? [],
+        callInterceptorProviders: options.interceptor_providers ?? [],
+      },
+      methodDefinition,
+      options,
+      this.#channel,
+    );
   }
 
   /**
@@ -226,6 +265,8 @@ export class Client {
    * @param options Per-call options (optional).
    * @param callback Receives a {@link ServiceError} or the response.
    * @returns The call, for `'metadata'`/`'status'` events and cancellation.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeUnaryRequest<RequestType, ResponseType>(
     method: string,
@@ -269,6 +310,26 @@ export class Client {
     callback?: UnaryCallback<ResponseType>,
   ): ClientUnaryCall {
     const args = unaryArguments(metadata, options, callback);
+    if (this.intercepts(args.options)) {
+      const chain = this.interceptingCall(
+        {
+          path: method,
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: serialize,
+          responseDeserialize: deserialize,
+        },
+        args.options,
+      );
+      const surface = new ClientUnaryCall(chain);
+      chain.start(
+        args.metadata,
+        new InterceptedUnaryListener(surface, chain, args.callback, unaryCallerStack()),
+      );
+      chain.sendMessage(argument);
+      chain.halfClose();
+      return surface;
+    }
     const call = this.createCall(method, args.options);
     const surface = new ClientUnaryCall(call);
     const listener = new UnaryResponseListener(
@@ -291,6 +352,8 @@ export class Client {
    * @param options Per-call options (optional).
    * @param callback Receives a {@link ServiceError} or the response.
    * @returns A Writable for the requests; `end()` it after the last one.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeClientStreamRequest<RequestType, ResponseType>(
     method: string,
@@ -329,6 +392,24 @@ export class Client {
     callback?: UnaryCallback<ResponseType>,
   ): ClientWritableStream<RequestType> {
     const args = unaryArguments(metadata, options, callback);
+    if (this.intercepts(args.options)) {
+      const chain = this.interceptingCall(
+        {
+          path: method,
+          requestStream: true,
+          responseStream: false,
+          requestSerialize: serialize,
+          responseDeserialize: deserialize,
+        },
+        args.options,
+      );
+      const stream = new ClientWritableStream(chain, serialize, true);
+      chain.start(
+        args.metadata,
+        new InterceptedUnaryListener(stream, chain, args.callback, new Error()),
+      );
+      return stream;
+    }
     const call = this.createCall(method, args.options);
     const stream = new ClientWritableStream(call, serialize);
     call.start(
@@ -347,6 +428,8 @@ export class Client {
    * @param metadata Request metadata (optional).
    * @param options Per-call options (optional).
    * @returns A Readable of the responses.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeServerStreamRequest<RequestType, ResponseType>(
     method: string,
@@ -378,6 +461,23 @@ export class Client {
       callOptions = metadata || NO_OPTIONS;
       metadata = new Metadata();
     }
+    if (this.intercepts(callOptions)) {
+      const chain = this.interceptingCall(
+        {
+          path: method,
+          requestStream: false,
+          responseStream: true,
+          requestSerialize: serialize,
+          responseDeserialize: deserialize,
+        },
+        callOptions,
+      );
+      const stream = new ClientReadableStream(chain, deserialize);
+      chain.start(metadata, new InterceptedStreamListener(stream, new Error()));
+      chain.sendMessage(argument);
+      chain.halfClose();
+      return stream;
+    }
     const call = this.createCall(method, callOptions);
     const stream = new ClientReadableStream(call, deserialize);
     const listener = new StreamResponseListener(stream, call, deserialize, new Error());
@@ -393,6 +493,8 @@ export class Client {
    * @param metadata Request metadata (optional).
    * @param options Per-call options (optional).
    * @returns A Duplex: write requests (then `end()`), read responses.
+   * @throws InterceptorConfigurationError if `options` has both `interceptors` and
+   *   `interceptor_providers`.
    */
   makeBidiStreamRequest<RequestType, ResponseType>(
     method: string,
@@ -420,6 +522,21 @@ export class Client {
     } else {
       callOptions = metadata || NO_OPTIONS;
       metadata = new Metadata();
+    }
+    if (this.intercepts(callOptions)) {
+      const chain = this.interceptingCall(
+        {
+          path: method,
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: serialize,
+          responseDeserialize: deserialize,
+        },
+        callOptions,
+      );
+      const stream = new ClientDuplexStream(chain, serialize, deserialize, true);
+      chain.start(metadata, new InterceptedStreamListener(stream, new Error()));
+      return stream;
     }
     const call = this.createCall(method, callOptions);
     const stream = new ClientDuplexStream(call, serialize, deserialize);

@@ -111,6 +111,20 @@ export function getClientChannel(client: Client): ChannelInterface {
   return client.getChannel();
 }
 
+export { StatusBuilder } from './call/status-builder';
+export type { Listener, InterceptingListener } from './call/intercepting-listener';
+export {
+  ListenerBuilder,
+  RequesterBuilder,
+  InterceptingCall,
+  InterceptorConfigurationError,
+  type Requester,
+  type Interceptor,
+  type InterceptorOptions,
+  type InterceptorProvider,
+  type NextCall,
+} from './call/client-interceptors';
+
 export { nativeStats, type NativeStats } from './native-stats';
 
 /**

@@ -6,6 +6,14 @@ import { Duplex, Readable, Writable } from 'stream';
 import { Status } from '../constants';
 import type { Metadata } from '../metadata';
 import type { Call, StatusObject } from './call-interface';
+import type { InterceptingCallInterface } from './client-interceptors';
+
+/**
+ * What a call object drives: the transport call itself, or, when the call
+ * has interceptors, the outermost of them.
+ * @internal
+ */
+export type SurfaceTarget = Call | InterceptingCallInterface;
 
 /**
  * The error a failed call reports: an `Error` whose message is
@@ -71,7 +79,7 @@ export interface SurfaceCall extends EventEmitter {
 
 // The transport may not know the peer yet (still connecting); grpc-js says
 // 'unknown' then, and code may compare against it.
-function peerOf(call: Call): string {
+function peerOf(call: SurfaceTarget): string {
   return call.getPeer() || 'unknown';
 }
 
@@ -100,16 +108,16 @@ export interface ClientUnaryCall {
  */
 export class ClientUnaryCall extends EventEmitter implements SurfaceCall {
   /**
-   * The transport call behind this object.
+   * The transport call behind this object, or its outermost interceptor.
    * @internal
    */
-  readonly call: Call;
+  readonly call: SurfaceTarget;
 
   /**
    * Created by {@link Client}; not meant to be constructed by users.
    * @internal
    */
-  constructor(call: Call) {
+  constructor(call: SurfaceTarget) {
     super();
     this.call = call;
   }
@@ -150,10 +158,10 @@ export interface ClientReadableStream<ResponseType> {
  */
 export class ClientReadableStream<ResponseType> extends Readable implements SurfaceCall {
   /**
-   * The transport call behind this object.
+   * The transport call behind this object, or its outermost interceptor.
    * @internal
    */
-  readonly call: Call;
+  readonly call: SurfaceTarget;
   /** Turns a response message's bytes into a value. */
   readonly deserialize: (bytes: Buffer) => ResponseType;
 
@@ -161,7 +169,7 @@ export class ClientReadableStream<ResponseType> extends Readable implements Surf
    * Created by {@link Client}; not meant to be constructed by users.
    * @internal
    */
-  constructor(call: Call, deserialize: (bytes: Buffer) => ResponseType) {
+  constructor(call: SurfaceTarget, deserialize: (bytes: Buffer) => ResponseType) {
     super({ objectMode: true });
     this.call = call;
     this.deserialize = deserialize;
@@ -205,20 +213,26 @@ export function serializationFailure(error: unknown): string {
 // completes: the failure is reported once, as the call's status, and the
 // stream does not hang on a write that will never finish.
 function writeMessage<RequestType>(
-  call: Call,
+  call: SurfaceTarget,
+  intercepted: boolean,
   serialize: (value: RequestType) => Buffer,
   chunk: RequestType,
   callback: () => void,
 ): void {
+  if (intercepted) {
+    (call as InterceptingCallInterface).sendMessageWithContext({ callback }, chunk);
+    return;
+  }
+  const transportCall = call as Call;
   let message: Buffer;
   try {
     message = serialize(chunk);
   } catch (error) {
-    call.cancelWithStatus(Status.INTERNAL, serializationFailure(error));
+    transportCall.cancelWithStatus(Status.INTERNAL, serializationFailure(error));
     callback();
     return;
   }
-  call.sendMessage(message, callback);
+  transportCall.sendMessage(message, callback);
 }
 
 /** Typed events of a {@link ClientWritableStream}; same as {@link ClientUnaryCall}'s. */
@@ -242,10 +256,10 @@ export interface ClientWritableStream<RequestType> {
  */
 export class ClientWritableStream<RequestType> extends Writable implements SurfaceCall {
   /**
-   * The transport call behind this object.
+   * The transport call behind this object, or its outermost interceptor.
    * @internal
    */
-  readonly call: Call;
+  readonly call: SurfaceTarget;
   /** Turns a request value into message bytes. */
   readonly serialize: (value: RequestType) => Buffer;
 
@@ -253,7 +267,15 @@ export class ClientWritableStream<RequestType> extends Writable implements Surfa
    * Created by {@link Client}; not meant to be constructed by users.
    * @internal
    */
-  constructor(call: Call, serialize: (value: RequestType) => Buffer) {
+  /**
+   * @param intercepted Whether `call` is an interceptor, which takes request
+   *   values (the chain serializes them at its bottom).
+   */
+  constructor(
+    call: SurfaceTarget,
+    serialize: (value: RequestType) => Buffer,
+    private readonly intercepted = false,
+  ) {
     super({ objectMode: true });
     this.call = call;
     this.serialize = serialize;
@@ -274,7 +296,7 @@ export class ClientWritableStream<RequestType> extends Writable implements Surfa
    * @internal
    */
   override _write(chunk: RequestType, _encoding: BufferEncoding, callback: () => void): void {
-    writeMessage(this.call, this.serialize, chunk, callback);
+    writeMessage(this.call, this.intercepted, this.serialize, chunk, callback);
   }
 
   /**
@@ -309,10 +331,10 @@ export interface ClientDuplexStream<RequestType, ResponseType> {
  */
 export class ClientDuplexStream<RequestType, ResponseType> extends Duplex implements SurfaceCall {
   /**
-   * The transport call behind this object.
+   * The transport call behind this object, or its outermost interceptor.
    * @internal
    */
-  readonly call: Call;
+  readonly call: SurfaceTarget;
   /** Turns a request value into message bytes. */
   readonly serialize: (value: RequestType) => Buffer;
   /** Turns a response message's bytes into a value. */
@@ -322,10 +344,15 @@ export class ClientDuplexStream<RequestType, ResponseType> extends Duplex implem
    * Created by {@link Client}; not meant to be constructed by users.
    * @internal
    */
+  /**
+   * @param intercepted Whether `call` is an interceptor, which takes request
+   *   values (the chain serializes them at its bottom).
+   */
   constructor(
-    call: Call,
+    call: SurfaceTarget,
     serialize: (value: RequestType) => Buffer,
     deserialize: (bytes: Buffer) => ResponseType,
+    private readonly intercepted = false,
   ) {
     super({ objectMode: true });
     this.call = call;
@@ -354,7 +381,7 @@ export class ClientDuplexStream<RequestType, ResponseType> extends Duplex implem
    * @internal
    */
   override _write(chunk: RequestType, _encoding: BufferEncoding, callback: () => void): void {
-    writeMessage(this.call, this.serialize, chunk, callback);
+    writeMessage(this.call, this.intercepted, this.serialize, chunk, callback);
   }
 
   /**

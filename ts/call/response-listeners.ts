@@ -8,6 +8,8 @@ import { Status } from '../constants';
 import { Metadata } from '../metadata';
 import type { Call, CallListener, StatusObject } from './call-interface';
 import { callErrorFromStatus, errorMessage, type UnaryCallback } from './client-calls';
+import type { InterceptingCallInterface } from './client-interceptors';
+import type { InterceptingListener } from './intercepting-listener';
 
 // The first line of a stack is the error's message; the rest are the frames
 // of the code that made the call, which is what a ServiceError should show.
@@ -155,6 +157,103 @@ export class StreamResponseListener<ResponseType> implements CallListener {
     }
     // Same order as grpc-js: end of data, then 'error' (non-OK only), then
     // 'status'. 'end' itself follows asynchronously once data is consumed.
+    const callerStack = this.callerStack;
+    this.callerStack = null;
+    this.stream.push(null);
+    if (status.code !== Status.OK) {
+      this.stream.emit('error', callErrorFromStatus(status, callerFrames(callerStack)));
+    }
+    this.stream.emit('status', status);
+  }
+}
+
+/**
+ * The top of an interceptor chain for a unary or client-streaming call:
+ * receives the response after the interceptors (deserialized already) and
+ * delivers it to the callback, as grpc-js does for intercepted calls. A
+ * `null` message means none: the chain's bottom reports one that way.
+ * @internal
+ */
+export class InterceptedUnaryListener<ResponseType> implements InterceptingListener {
+  private response: ResponseType | null = null;
+  private done = false;
+
+  /**
+   * @param call The outermost interceptor, for cancelling on a second response.
+   * @param callerStack Created where the user made the call, for the stack of
+   *   a ServiceError; dropped once the call ends.
+   */
+  constructor(
+    private readonly emitter: EventEmitter,
+    private readonly call: InterceptingCallInterface,
+    private readonly callback: UnaryCallback<ResponseType>,
+    private callerStack: Error | null,
+  ) {}
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.emitter.emit('metadata', metadata);
+  }
+
+  onReceiveMessage(message: ResponseType | null): void {
+    if (this.response !== null) {
+      this.call.cancelWithStatus(Status.UNIMPLEMENTED, 'Too many responses received');
+    }
+    this.response = message;
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    if (this.done) {
+      return;
+    }
+    this.done = true;
+    const callerStack = this.callerStack;
+    this.callerStack = null;
+    if (status.code !== Status.OK) {
+      this.callback(callErrorFromStatus(status, callerFrames(callerStack)));
+    } else if (this.response !== null) {
+      this.callback(null, this.response);
+    } else {
+      const missing: StatusObject = {
+        code: Status.UNIMPLEMENTED,
+        details: 'No message received',
+        metadata: status.metadata,
+      };
+      this.callback(callErrorFromStatus(missing, callerFrames(callerStack)));
+    }
+    this.emitter.emit('status', status);
+  }
+}
+
+/**
+ * The top of an interceptor chain for a server-streaming or bidi call:
+ * pushes the responses the interceptors pass on into the Readable side.
+ * @internal
+ */
+export class InterceptedStreamListener implements InterceptingListener {
+  private done = false;
+
+  /**
+   * @param callerStack Created where the user made the call, for the stack of
+   *   a ServiceError; dropped once the call ends.
+   */
+  constructor(
+    private readonly stream: Readable,
+    private callerStack: Error | null,
+  ) {}
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.stream.emit('metadata', metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    this.stream.push(message);
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    if (this.done) {
+      return;
+    }
+    this.done = true;
     const callerStack = this.callerStack;
     this.callerStack = null;
     this.stream.push(null);
