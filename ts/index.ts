@@ -24,7 +24,6 @@ export {
   CompressionAlgorithms as compressionAlgorithms,
 } from './constants';
 export { setLogger, setLogVerbosity, type Logger } from './logging';
-export { StatusBuilder } from './status-builder';
 export type {
   ServiceConfig,
   LoadBalancingConfig,
