@@ -5,6 +5,7 @@
 // by request metadata) and record what each attempt carried.
 import test from 'ava';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as grpcJs from '@grpc/grpc-js';
 import * as h2grpc from '../ts/index';
 
@@ -153,11 +154,17 @@ function client(lib: Lib, setup: Setup): grpcJs.Client {
     ],
     ...(setup.retryThrottling ? { retryThrottling: setup.retryThrottling } : {}),
   };
-  const c = new lib.Client(setup.target ?? `127.0.0.1:${port}`, lib.credentials.createInsecure(), {
+  return makeClient(lib, setup.target ?? `127.0.0.1:${port}`, {
     'grpc.service_config': JSON.stringify(serviceConfig),
     ...setup.options,
   });
-  return c as grpcJs.Client;
+}
+
+/** A generic client of either library, typed as grpc-js's (h2grpc's API is the same). */
+function makeClient(lib: Lib, target: string, options: Record<string, string | number>) {
+  const Client = lib.Client as typeof grpcJs.Client;
+  const creds = lib.credentials.createInsecure() as grpcJs.ChannelCredentials;
+  return new Client(target, creds, options);
 }
 
 function metadataFor(lib: Lib, fields: Record<string, string | number>): [grpcJs.Metadata, string] {
@@ -420,10 +427,11 @@ for (const [name, lib] of LIBS) {
 }
 
 /**
- * A raw HTTP/2 server that refuses the first stream it sees with RST_STREAM
- * REFUSED_STREAM and answers later ones as a gRPC server would.
+ * A raw HTTP/2 server that refuses the first stream it sees, with RST_STREAM
+ * REFUSED_STREAM or with a GOAWAY whose last-stream-id is below it, and
+ * answers later ones as a gRPC server would.
  */
-async function refusingServer(): Promise<{
+async function refusingServer(how: 'rst' | 'goaway' = 'rst'): Promise<{
   port: number;
   streams: () => number;
   close: () => void;
@@ -451,6 +459,49 @@ async function refusingServer(): Promise<{
       stream.end(frame);
     });
   });
+  if (how === 'goaway') {
+    // Node cannot send a GOAWAY below a stream it has seen, so the first
+    // connection is answered by hand: SETTINGS, then on the first HEADERS a
+    // GOAWAY(last-stream-id 0, NO_ERROR). Later connections go to the server.
+    let connections = 0;
+    const front = net.createServer((socket) => {
+      if (++connections > 1) {
+        server.emit('connection', socket);
+        return;
+      }
+      streams++;
+      socket.on('error', () => {});
+      socket.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]));
+      let seen = Buffer.alloc(0);
+      let pos = 24; // the client preface
+      socket.on('data', (d: Buffer) => {
+        seen = Buffer.concat([seen, d]);
+        while (seen.length >= pos + 9) {
+          const len = seen.readUIntBE(pos, 3);
+          const type = seen[pos + 3];
+          if (type === 1) {
+            const goaway = Buffer.alloc(17);
+            goaway.writeUIntBE(8, 0, 3);
+            goaway[3] = 7;
+            socket.write(goaway);
+            return;
+          }
+          pos += 9 + len;
+        }
+      });
+    });
+    const fp = await new Promise<number>((resolve) =>
+      front.listen(0, '127.0.0.1', () => resolve((front.address() as { port: number }).port)),
+    );
+    return {
+      port: fp,
+      streams: () => streams,
+      close: () => {
+        front.close();
+        server.close();
+      },
+    };
+  }
   const p = await new Promise<number>((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
   );
@@ -462,7 +513,7 @@ function plainUnary(
   p: number,
   options: Record<string, number> = {},
 ): Promise<{ code: number; value: string | undefined; client: grpcJs.Client }> {
-  const c = new lib.Client(`127.0.0.1:${p}`, lib.credentials.createInsecure(), options);
+  const c = makeClient(lib, `127.0.0.1:${p}`, options);
   return new Promise((resolve) => {
     c.makeUnaryRequest(
       '/test.Plain/Call',
@@ -471,7 +522,7 @@ function plainUnary(
       Buffer.from('x'),
       (err: grpcJs.ServiceError | null, value?: Buffer) => {
         c.close();
-        resolve({ code: err?.code ?? 0, value: value?.toString(), client: c as grpcJs.Client });
+        resolve({ code: err?.code ?? 0, value: value?.toString(), client: c });
       },
     );
   });
@@ -490,16 +541,30 @@ for (const [name, lib] of LIBS) {
     }
   });
 
-  test(`${name}: no transparent retry with grpc.enable_retries 0`, async (t) => {
-    const s = await refusingServer();
+  test(`${name}: a stream above a GOAWAY's last-stream-id is retried transparently`, async (t) => {
+    const s = await refusingServer('goaway');
     try {
-      const out = await plainUnary(lib, s.port, { 'grpc.enable_retries': 0 });
-      t.is(out.code, grpcJs.status.UNAVAILABLE);
-      t.is(s.streams(), 1);
+      const out = await plainUnary(lib, s.port);
+      t.is(out.code, 0);
+      t.is(out.value, 'ok');
+      t.is(s.streams(), 2);
     } finally {
       s.close();
     }
   });
+
+  for (const how of ['rst', 'goaway'] as const) {
+    test(`${name}: no transparent retry with grpc.enable_retries 0 (${how})`, async (t) => {
+      const s = await refusingServer(how);
+      try {
+        const out = await plainUnary(lib, s.port, { 'grpc.enable_retries': 0 });
+        t.is(out.code, grpcJs.status.UNAVAILABLE);
+        t.is(s.streams(), 1);
+      } finally {
+        s.close();
+      }
+    });
+  }
 }
 
 test('h2grpc: an unparseable pushback stops retries (gRFC A6; grpc-js retries at once instead)', async (t) => {

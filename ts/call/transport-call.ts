@@ -380,13 +380,14 @@ export class TransportCall implements Call, StreamHandler {
 
 /**
  * Whether a status means the server refused the stream before its application
- * saw it (RST_STREAM REFUSED_STREAM), so the RPC may be replayed safely. The
- * native side reports the reason only in the details (crates/h2core status.rs).
+ * saw it (RST_STREAM REFUSED_STREAM, or above a GOAWAY's last-stream-id), so
+ * the RPC may be replayed safely. The native side says so only in the details
+ * (crates/h2core status.rs).
  */
 export function isRefusedStream(details: string): boolean {
   return (
-    details.startsWith('Stream reset by server with code REFUSED_STREAM') ||
-    details === 'Stream refused'
+    details.startsWith('Stream refused') ||
+    details.startsWith('Stream reset by server with code REFUSED_STREAM')
   );
 }
 
