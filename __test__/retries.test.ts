@@ -269,6 +269,25 @@ for (const [name, lib] of LIBS) {
     t.is(attemptsOf(key2).length, 5);
   });
 
+  test.serial(
+    `${name}: backoff grows by backoffMultiplier up to maxBackoff, with jitter`,
+    async (t) => {
+      const c = client(lib, {
+        retryPolicy: { ...RETRY, initialBackoff: '0.2s', maxBackoff: '0.3s', backoffMultiplier: 2 },
+      });
+      const [md, key] = metadataFor(lib, { 'x-fail': 3 });
+      const out = await unary(c, md);
+      c.close();
+      t.is(out.code, 0);
+      const at = attemptsOf(key).map((a) => a.at);
+      const gaps = at.slice(1).map((v, i) => v - at[i]);
+      // 0.2 s ±20%, then 0.4 s capped to 0.3 s ±20% (twice); a little slack for the round trip.
+      t.true(gaps[0] >= 155 && gaps[0] < 300, `gaps ${gaps}`);
+      t.true(gaps[1] >= 235 && gaps[1] < 420, `gaps ${gaps}`);
+      t.true(gaps[2] >= 235 && gaps[2] < 420, `gaps ${gaps}`);
+    },
+  );
+
   test(`${name}: a code not in retryableStatusCodes is not retried`, async (t) => {
     const c = client(lib, { retryPolicy: RETRY });
     const [md, key] = metadataFor(lib, { 'x-fail': 2, 'x-code': grpcJs.status.INVALID_ARGUMENT });
@@ -368,6 +387,49 @@ for (const [name, lib] of LIBS) {
     t.true(out.ms >= 390 && out.ms < 700, `ended after ${out.ms} ms`);
     const n = attemptsOf(key).length;
     t.true(n >= 2 && n <= 3, `${n} attempts`);
+  });
+
+  test.serial(
+    `${name}: a deadline that passes during the backoff ends the call then`,
+    async (t) => {
+      const c = client(lib, {
+        retryPolicy: { ...RETRY, initialBackoff: '2s', maxBackoff: '2s' },
+      });
+      const [md, key] = metadataFor(lib, { 'x-fail': 1 });
+      const out = await unary(c, md, { deadline: Date.now() + 500 });
+      c.close();
+      t.is(out.code, grpcJs.status.DEADLINE_EXCEEDED);
+      t.true(out.ms >= 490 && out.ms < 900, `ended after ${out.ms} ms`);
+      t.is(attemptsOf(key).length, 1);
+    },
+  );
+
+  test(`${name}: cancelling during the backoff ends the call; no attempt follows`, async (t) => {
+    const c = client(lib, {
+      retryPolicy: { ...RETRY, initialBackoff: '0.5s', maxBackoff: '0.5s' },
+    });
+    const [md, key] = metadataFor(lib, { 'x-fail': 1 });
+    const code = await new Promise<number>((resolve) => {
+      const call = c.makeUnaryRequest(
+        '/test.Retry/Unary',
+        id,
+        id,
+        Buffer.from('req'),
+        md,
+        {},
+        (err: grpcJs.ServiceError | null) => resolve(err?.code ?? 0),
+      );
+      const poll = setInterval(() => {
+        if (attemptsOf(key).length === 1) {
+          clearInterval(poll);
+          setTimeout(() => call.cancel(), 100);
+        }
+      }, 5);
+    });
+    t.is(code, grpcJs.status.CANCELLED);
+    await new Promise((r) => setTimeout(r, 800));
+    c.close();
+    t.is(attemptsOf(key).length, 1);
   });
 
   test.serial(`${name}: the service config timeout covers all attempts too`, async (t) => {
