@@ -493,22 +493,30 @@ for (const [name, lib] of LIBS) {
  * REFUSED_STREAM or with a GOAWAY whose last-stream-id is below it, and
  * answers later ones as a gRPC server would.
  */
-async function refusingServer(how: 'rst' | 'goaway' = 'rst'): Promise<{
+async function refusingServer(
+  how: 'rst' | 'goaway' = 'rst',
+  refuse = 1,
+): Promise<{
   port: number;
   streams: () => number;
+  /** Request body and grpc-previous-rpc-attempts of the last answered stream. */
+  last: () => { body: Buffer; previous: unknown };
   close: () => void;
 }> {
   let streams = 0;
+  let last = { body: Buffer.alloc(0), previous: undefined as unknown };
   const server = http2.createServer();
-  server.on('stream', (stream) => {
+  server.on('stream', (stream, headers) => {
     streams++;
     stream.on('error', () => {});
-    if (streams === 1) {
+    if (streams <= refuse) {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
-    stream.on('data', () => {});
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
     stream.on('end', () => {
+      last = { body: Buffer.concat(chunks), previous: headers['grpc-previous-rpc-attempts'] };
       stream.respond(
         { ':status': 200, 'content-type': 'application/grpc' },
         { waitForTrailers: true },
@@ -558,6 +566,7 @@ async function refusingServer(how: 'rst' | 'goaway' = 'rst'): Promise<{
     return {
       port: fp,
       streams: () => streams,
+      last: () => last,
       close: () => {
         front.close();
         server.close();
@@ -567,7 +576,7 @@ async function refusingServer(how: 'rst' | 'goaway' = 'rst'): Promise<{
   const p = await new Promise<number>((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
   );
-  return { port: p, streams: () => streams, close: () => server.close() };
+  return { port: p, streams: () => streams, last: () => last, close: () => server.close() };
 }
 
 function plainUnary(
@@ -609,6 +618,57 @@ for (const [name, lib] of LIBS) {
       const out = await plainUnary(lib, s.port);
       t.is(out.code, 0);
       t.is(out.value, 'ok');
+      t.is(s.streams(), 2);
+    } finally {
+      s.close();
+    }
+  });
+
+  test(`${name}: with a retry policy a refused client stream is replayed whole and is not an attempt`, async (t) => {
+    const s = await refusingServer('rst');
+    const bodies: number[] = [];
+    const c = makeClient(lib, `127.0.0.1:${s.port}`, {
+      'grpc.service_config': JSON.stringify({
+        methodConfig: [{ name: [{ service: 'test.Plain' }], retryPolicy: RETRY }],
+      }),
+    });
+    try {
+      const code = await new Promise<number>((resolve) => {
+        const call = c.makeClientStreamRequest(
+          '/test.Plain/Call',
+          id,
+          id,
+          new lib.Metadata() as grpcJs.Metadata,
+          {},
+          (err: grpcJs.ServiceError | null, value?: Buffer) => {
+            bodies.push(value?.length ?? -1);
+            resolve(err?.code ?? 0);
+          },
+        );
+        call.write(Buffer.from('a'));
+        setTimeout(() => {
+          call.write(Buffer.from('b'));
+          call.end();
+        }, 50);
+      });
+      t.is(code, 0);
+      t.deepEqual(bodies, [2]);
+      t.is(s.streams(), 2);
+      t.deepEqual(s.last(), {
+        body: Buffer.from([0, 0, 0, 0, 1, 0x61, 0, 0, 0, 0, 1, 0x62]),
+        previous: undefined,
+      });
+    } finally {
+      c.close();
+      s.close();
+    }
+  });
+
+  test(`${name}: the transparent retry happens once`, async (t) => {
+    const s = await refusingServer('rst', 2);
+    try {
+      const out = await plainUnary(lib, s.port);
+      t.is(out.code, grpcJs.status.UNAVAILABLE);
       t.is(s.streams(), 2);
     } finally {
       s.close();
