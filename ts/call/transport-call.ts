@@ -379,15 +379,18 @@ export class TransportCall implements Call, StreamHandler {
 }
 
 /**
- * Whether a status means the server refused the stream before its application
- * saw it (RST_STREAM REFUSED_STREAM, or above a GOAWAY's last-stream-id), so
- * the RPC may be replayed safely. The native side says so only in the details
- * (crates/h2core status.rs).
+ * Whether a status means the server's application never saw the RPC, so it
+ * may be replayed safely: the server refused the stream (RST_STREAM
+ * REFUSED_STREAM, or above a GOAWAY's last-stream-id), or the picked
+ * connection closed before the stream could start. The native side says so
+ * only in the details (crates/h2core status.rs and transport.rs).
  */
 export function isRefusedStream(details: string): boolean {
   return (
     details.startsWith('Stream refused') ||
-    details.startsWith('Stream reset by server with code REFUSED_STREAM')
+    details.startsWith('Stream reset by server with code REFUSED_STREAM') ||
+    details === 'Connection is closed' ||
+    details === 'Connection is not ready'
   );
 }
 
