@@ -14,6 +14,18 @@ import './balancer/index';
 import { QueuePicker, type Picker } from './balancer/picker';
 import type { Call, Deadline } from './call/call-interface';
 import { TransportCall, type CallHost, type CallSettings } from './call/transport-call';
+import {
+  DEFAULT_MAX_ATTEMPTS_LIMIT,
+  makeRetryConfig,
+  RetryingCall,
+  type RetryConfig,
+  type RetryHost,
+} from './call/retrying-call';
+import {
+  getRetryThrottler,
+  MessageBufferTracker,
+  updateRetryThrottler,
+} from './call/retry-throttler';
 import type { ChannelInterface } from './channel-interface';
 import { ConnectivityStateManager } from './connectivity-state';
 import {
@@ -39,6 +51,15 @@ export type ChannelOptions = Record<string, string | number | undefined>;
 
 const VERSION: string = (require('../package.json') as { version: string }).version;
 
+/** grpc-js's defaults for the replay buffers of retried calls. */
+const DEFAULT_RETRY_BUFFER_SIZE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_PER_RPC_RETRY_BUFFER_SIZE_BYTES = 1024 * 1024;
+
+/** A method's settings, plus its retry or hedging policy when retries apply. */
+interface MethodSettings extends CallSettings {
+  retry?: RetryConfig;
+}
+
 /** grpc-go's default idle timeout: 30 minutes. */
 const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60 * 1000;
 
@@ -46,7 +67,7 @@ const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60 * 1000;
  * A connection to a gRPC service, shared by every client created on it.
  * Same constructor and methods as `@grpc/grpc-js`'s `Channel`.
  */
-export class Channel implements ChannelInterface, CallHost, BalancerEvents {
+export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerEvents {
   private readonly target: GrpcUri;
   private readonly connectConfig: ConnectConfig;
   private readonly backoff: BackoffOptions;
@@ -61,7 +82,12 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
   private serviceConfig: ServiceConfig | null = null;
   /** The resolver was (re)built and has not reported yet: calls wait for its config. */
   private awaitingResolution = false;
-  private readonly callSettings = new Map<string, CallSettings>();
+  private readonly callSettings = new Map<string, MethodSettings>();
+  /** `grpc.enable_retries` is not 0: retry policies and transparent retry apply. */
+  private readonly retriesEnabled: boolean;
+  private readonly maxAttemptsLimit: number;
+  /** @internal */
+  readonly retryBuffer: MessageBufferTracker;
   private activeCalls = 0;
   private lastActivity = 0;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -97,6 +123,15 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     this.defaultServiceConfig =
       serviceConfigJson === undefined ? null : validateServiceConfig(JSON.parse(serviceConfigJson));
     this.serviceConfig = this.defaultServiceConfig;
+    this.retriesEnabled = options['grpc.enable_retries'] !== 0;
+    this.maxAttemptsLimit =
+      numberOption(options['grpc-node.retry_max_attempts_limit']) ?? DEFAULT_MAX_ATTEMPTS_LIMIT;
+    this.retryBuffer = new MessageBufferTracker(
+      numberOption(options['grpc.retry_buffer_size']) ?? DEFAULT_RETRY_BUFFER_SIZE_BYTES,
+      numberOption(options['grpc.per_rpc_retry_buffer_size']) ??
+        DEFAULT_PER_RPC_RETRY_BUFFER_SIZE_BYTES,
+    );
+    updateRetryThrottler(targetString, this.serviceConfig?.retryThrottling);
 
     this.maxReceive =
       numberOption(options['grpc.max_receive_message_length']) ??
@@ -163,7 +198,29 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     _parentCall: unknown,
     _propagateFlags: number | null | undefined,
   ): Call {
-    return new TransportCall(this, method, deadline, host ?? null, this.settingsFor(method));
+    const settings = this.settingsFor(method);
+    // Only methods with a retry or hedging policy pay for retries.
+    if (settings.retry === undefined) {
+      return new TransportCall(this, method, deadline, host ?? null, settings);
+    }
+    return new RetryingCall(
+      this,
+      method,
+      deadline,
+      host ?? null,
+      settings.retry,
+      getRetryThrottler(this.targetString),
+    );
+  }
+
+  /** @internal One attempt of a RetryingCall. */
+  createAttempt(
+    method: string,
+    deadline: number,
+    host: string | null,
+    settings: CallSettings,
+  ): Call {
+    return new TransportCall(this, method, deadline, host, settings);
   }
 
   /** Closes the channel: queued and new calls fail; calls in flight finish. */
@@ -259,6 +316,8 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     if (update.serviceConfig !== this.serviceConfig) {
       this.serviceConfig = update.serviceConfig;
       this.callSettings.clear();
+      // A new bucket (keeping the old one's fill) only when the config changes.
+      updateRetryThrottler(this.targetString, update.serviceConfig?.retryThrottling);
     }
     if (this.awaitingResolution) {
       this.awaitingResolution = false;
@@ -277,7 +336,7 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
     );
   }
 
-  private settingsFor(method: string): CallSettings {
+  private settingsFor(method: string): MethodSettings {
     let settings = this.callSettings.get(method);
     if (settings === undefined) {
       const mc =
@@ -290,7 +349,16 @@ export class Channel implements ChannelInterface, CallHost, BalancerEvents {
         maxSend: limit(this.maxSend, mc?.maxRequestMessageBytes),
         waitForReady: mc?.waitForReady,
         timeoutMs: mc?.timeout === undefined ? undefined : durationToMs(mc.timeout),
+        transparentRetry: this.retriesEnabled,
       };
+      if (this.retriesEnabled) {
+        settings.retry = makeRetryConfig(
+          mc?.retryPolicy,
+          mc?.hedgingPolicy,
+          settings,
+          this.maxAttemptsLimit,
+        );
+      }
       this.callSettings.set(method, settings);
     }
     return settings;

@@ -30,6 +30,12 @@ export interface CallSettings {
   waitForReady?: boolean;
   /** Method timeout from the service config, in ms; the earlier of it and the deadline applies. */
   timeoutMs?: number;
+  /**
+   * Retry once, transparently, a stream the server refused before its
+   * application saw it (gRFC A6); off with `grpc.enable_retries: 0` and for
+   * the attempts of a `RetryingCall`, which does it itself.
+   */
+  transparentRetry?: boolean;
 }
 
 /** Told when the call ends, for balancers that track load (grpc-js `onCallEnded`). */
@@ -76,6 +82,11 @@ export class TransportCall implements Call, StreamHandler {
   private callCredentials: CallCredentials | null = null;
   /** Counts credential metadata runs, so only the latest pick's result starts the call. */
   private credentialsAttempt = 0;
+  // Transparent retry (gRFC A6): a refused stream is started again on the
+  // same object, so it costs nothing per call: `first` is kept, and a call
+  // that streamed more after starting is not replayed.
+  private transparentRetry: boolean;
+  private sentAfterStart = false;
 
   constructor(
     private readonly host: CallHost,
@@ -88,6 +99,7 @@ export class TransportCall implements Call, StreamHandler {
     this.maxSend = settings.maxSend;
     this.callerDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
     this.deadline = this.deadlineWith(settings);
+    this.transparentRetry = settings.transparentRetry === true;
   }
 
   /**
@@ -201,8 +213,8 @@ export class TransportCall implements Call, StreamHandler {
     this.state = 'active';
     this.conn = conn;
     conn.callStarted();
+    // Kept, not cleared: a transparent retry sends it again.
     const first = this.first;
-    this.first = undefined;
     try {
       this.stream = nativeTransport().startCall(
         this,
@@ -258,6 +270,7 @@ export class TransportCall implements Call, StreamHandler {
     }
     switch (this.state) {
       case 'active': {
+        this.sentAfterStart = true;
         // Writes within the budget complete at once and cross without an
         // ack; past it, each write asks for an ack and its callback waits,
         // which is what pushes back on a writer faster than the network.
@@ -287,8 +300,11 @@ export class TransportCall implements Call, StreamHandler {
   }
 
   halfClose(): void {
-    if (this.state === 'active') nativeTransport().halfClose(this.stream);
-    else if (this.state !== 'done') this.pendingHalfClose = true;
+    if (this.state === 'active') {
+      nativeTransport().halfClose(this.stream);
+      // Remembered for a transparent retry, which half-closes again.
+      this.pendingHalfClose = true;
+    } else if (this.state !== 'done') this.pendingHalfClose = true;
   }
 
   cancelWithStatus(code: Status, details: string): void {
@@ -329,9 +345,35 @@ export class TransportCall implements Call, StreamHandler {
 
   onStatus(code: number, details: string, trailers: Metadata): void {
     if (this.state === 'done') return;
+    if (
+      this.transparentRetry &&
+      code === Status.UNAVAILABLE &&
+      !this.sentAfterStart &&
+      isRefusedStream(details)
+    ) {
+      this.retryTransparently(code, details, trailers);
+      return;
+    }
     this.end();
     this.onCallEnded?.(code, details, trailers);
     this.listener?.onReceiveStatus({ code, details, metadata: trailers });
+  }
+
+  /** Starts the call again through the picker, as if it had just been started. */
+  private retryTransparently(code: number, details: string, trailers: Metadata): void {
+    this.transparentRetry = false;
+    this.onCallEnded?.(code, details, trailers);
+    this.onCallEnded = undefined;
+    if (this.conn !== null) {
+      this.conn.callEnded();
+      this.conn = null;
+    }
+    this.stream = 0;
+    this.unackedBytes = 0;
+    this.pendingAcks = 0;
+    this.state = 'waiting';
+    this.host.callEnded(this);
+    this.host.dispatch(this);
   }
 
   /** Enforces `grpc.max_send_message_length` the way grpc-js does: the call fails. */
@@ -382,6 +424,22 @@ export class TransportCall implements Call, StreamHandler {
     if (at === Infinity || Number.isNaN(at)) return -1;
     return Math.max(0, at - Date.now());
   }
+}
+
+/**
+ * Whether a status means the server's application never saw the RPC, so it
+ * may be replayed safely: the server refused the stream (RST_STREAM
+ * REFUSED_STREAM, or above a GOAWAY's last-stream-id), or the picked
+ * connection closed before the stream could start. The native side says so
+ * only in the details (crates/h2core status.rs and transport.rs).
+ */
+export function isRefusedStream(details: string): boolean {
+  return (
+    details.startsWith('Stream refused') ||
+    details.startsWith('Stream reset by server with code REFUSED_STREAM') ||
+    details === 'Connection is closed' ||
+    details === 'Connection is not ready'
+  );
 }
 
 function errorMessage(e: unknown): string {

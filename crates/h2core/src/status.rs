@@ -116,6 +116,19 @@ pub fn status_from_h2_error(err: &h2::Error) -> Status {
         );
     }
     if err.is_go_away() {
+        // h2 puts the server's GOAWAY on a stream only when the stream was
+        // above its last-stream-id or never left the client: the server's
+        // application never saw it, so it may be replayed (gRFC A6 transparent
+        // retry; the JS side keys on the "Stream refused" prefix).
+        if err.is_remote() {
+            return Status::new(
+                Code::Unavailable,
+                format!(
+                    "Stream refused: connection closed by GOAWAY ({})",
+                    describe_reason(err.reason())
+                ),
+            );
+        }
         // The connection is going (or has gone) away under this stream: the
         // RPC never reached, or lost, its server, so a retry elsewhere may work.
         return Status::new(

@@ -2135,3 +2135,60 @@ async fn writes_without_ack_are_silent_but_delivered() {
     })
     .await;
 }
+
+/// A hand-written peer that answers the first HEADERS with GOAWAY(last 0,
+/// NO_ERROR): the stream is above the last-stream-id, never processed, and
+/// the status must say "Stream refused" so the JS side retries it
+/// transparently (gRFC A6).
+#[tokio::test]
+async fn stream_above_goaway_last_stream_id_is_refused() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut preface = [0u8; 24];
+            if sock.read_exact(&mut preface).await.is_err() {
+                return;
+            }
+            if sock.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.is_err() {
+                return;
+            }
+            // Skip frames until the first HEADERS.
+            loop {
+                let mut head = [0u8; 9];
+                if sock.read_exact(&mut head).await.is_err() {
+                    return;
+                }
+                let len =
+                    usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+                let mut payload = vec![0u8; len];
+                if sock.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                if head[3] == 1 {
+                    break;
+                }
+            }
+            let mut goaway = vec![0, 0, 8, 7, 0, 0, 0, 0, 0];
+            goaway.extend_from_slice(&0u32.to_be_bytes());
+            goaway.extend_from_slice(&0u32.to_be_bytes());
+            if sock.write_all(&goaway).await.is_err() {
+                return;
+            }
+            let mut buf = [0u8; 4096];
+            let _ = timeout(EVENT_TIMEOUT, async {
+                while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        });
+        let mut c = Client::new();
+        let conn = c.connect_tcp(addr).await;
+        let r = c.unary(conn, "/x/y", b"").await;
+        assert_eq!(r.code, Code::Unavailable, "{r:?}");
+        assert!(r.message.starts_with("Stream refused"), "{r:?}");
+    })
+    .await;
+}
