@@ -4,7 +4,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
 use crate::bdp::BdpEstimator;
+use crate::compression::{Encoding, SendCompression};
 use crate::dial::{dial, display, Address, Socket};
 use crate::event::{ConnEvent, Event};
 use crate::sniffer::{FrameWatch, Sniffer};
@@ -40,6 +41,8 @@ pub struct ConnectOptions {
     /// Default receive limit for calls (`grpc.max_receive_message_length`).
     pub max_receive_message_length: usize,
     pub user_agent: String,
+    /// What calls send with unless they override it (`grpc.default_compression_algorithm`/`_level`).
+    pub compression: SendCompression,
 }
 
 impl ConnectOptions {
@@ -61,6 +64,7 @@ impl ConnectOptions {
             max_header_list_size: 16 * 1024,
             max_receive_message_length: 4 * 1024 * 1024,
             user_agent: format!("h2grpc/{}", env!("CARGO_PKG_VERSION")),
+            compression: SendCompression::default(),
         }
     }
 }
@@ -76,9 +80,37 @@ pub(crate) struct ConnHandle {
     pub authority_str: String,
     pub user_agent: HeaderValue,
     pub max_receive_message_length: usize,
+    pub compression: SendCompression,
+    /// Encodings the server listed in `grpc-accept-encoding` (bit per
+    /// `Encoding`, `ACCEPTS_KNOWN` once any response carried the header).
+    accepts: AtomicU8,
+}
+
+const ACCEPTS_KNOWN: u8 = 0x80;
+
+fn encoding_bit(e: Encoding) -> u8 {
+    1 << (e as u8)
 }
 
 impl ConnHandle {
+    /// Whether calls may send with `e`: until the server has said what it
+    /// accepts, anything goes (grpc-js's rule).
+    pub fn server_accepts(&self, e: Encoding) -> bool {
+        let mask = self.accepts.load(Ordering::Relaxed);
+        e == Encoding::Identity || mask & ACCEPTS_KNOWN == 0 || mask & encoding_bit(e) != 0
+    }
+
+    /// Records a response's `grpc-accept-encoding` (comma separated).
+    pub fn set_server_accepts(&self, header: &[u8]) {
+        let mut mask = ACCEPTS_KNOWN;
+        for name in header.split(|&b| b == b',') {
+            if let Some(e) = Encoding::from_name(name.trim_ascii()) {
+                mask |= encoding_bit(e);
+            }
+        }
+        self.accepts.store(mask, Ordering::Relaxed);
+    }
+
     pub fn new(id: u32, opts: &ConnectOptions) -> Result<ConnHandle, String> {
         let authority = Authority::try_from(opts.authority.as_str())
             .map_err(|e| format!("Invalid authority {:?}: {e}", opts.authority))?;
@@ -98,6 +130,8 @@ impl ConnHandle {
             authority_str: opts.authority.clone(),
             user_agent,
             max_receive_message_length: opts.max_receive_message_length,
+            compression: opts.compression,
+            accepts: AtomicU8::new(0),
         })
     }
 }

@@ -7,10 +7,12 @@
 
 mod bdp;
 mod call;
+mod compression;
 mod connection;
 mod dial;
 mod event;
 mod framing;
+mod keepalive;
 mod mailbox;
 mod queue;
 mod sniffer;
@@ -19,6 +21,10 @@ mod timeout;
 mod transport;
 
 pub use bdp::{BdpEstimator, BDP_LIMIT};
+pub use compression::{
+    decompress, encode_compressed, zlib_level, Encoding, RecvEncoding, SendCompression,
+    ACCEPT_ENCODING, DEFAULT_LEVEL,
+};
 pub use connection::ConnectOptions;
 pub use dial::Address;
 pub use event::{ConnEvent, Event};
