@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -220,6 +221,28 @@ impl Drop for EndGuard<'_> {
     }
 }
 
+/// Counts the call in its connection's `active_calls` (keepalive pings only
+/// while calls run) for as long as the call task lives.
+struct ActiveCall<'a>(Option<&'a ConnHandle>);
+
+impl<'a> ActiveCall<'a> {
+    fn new(conn: &'a ConnHandle) -> ActiveCall<'a> {
+        if !conn.counts_calls {
+            return ActiveCall(None);
+        }
+        conn.active_calls.fetch_add(1, Ordering::Relaxed);
+        ActiveCall(Some(conn))
+    }
+}
+
+impl Drop for ActiveCall<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0 {
+            conn.active_calls.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Receive-side progress of the response.
 enum Recv {
     Headers(ResponseFuture),
@@ -243,6 +266,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
         cmds,
         conn,
     } = task;
+    let _active = ActiveCall::new(&conn);
     // Without a deadline the sleep is never polled, so it never enters the
     // timer wheel: most calls pay nothing for it.
     let has_deadline = deadline.is_some();

@@ -29,6 +29,7 @@ pub use connection::ConnectOptions;
 pub use dial::Address;
 pub use event::{ConnEvent, Event};
 pub use framing::{encode_message, DecodeError, Decoder};
+pub use keepalive::KeepaliveOptions;
 pub use queue::{CompletionQueue, Stats, Wake};
 pub use status::{
     code_from_http_status, code_from_reason, percent_decode, percent_encode, Code, Status,
