@@ -38,8 +38,6 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   private refcount = 0;
   private readonly ref_: SubchannelRef;
   private lastError = '';
-  /** Doubled on GOAWAY "too_many_pings" (gRFC A8); later attempts use it. */
-  private keepaliveTimeMs: number | undefined;
 
   /**
    * @param address Dialable form: `host:port`, `[v6]:port` or `unix:/path`.
@@ -53,7 +51,6 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     private readonly onUnused: (subchannel: Subchannel) => void,
   ) {
     this.backoff = new ConnectionBackoff(backoff);
-    this.keepaliveTimeMs = config.keepaliveTimeMs;
     this.ref_ = { kind: 'subchannel', id: nextSubchannelId++, name: address };
   }
 
@@ -147,9 +144,13 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   /** @internal */
   onStateChange(conn: NativeConnection, state: NativeConnectionState, reason?: string): void {
     if (conn !== this.conn) return;
-    if (conn.tooManyPings && this.keepaliveTimeMs !== undefined && this.keepaliveTimeMs > 0) {
+    const keepalive = this.config.keepaliveTimeMs;
+    if (conn.tooManyPings && keepalive !== undefined && keepalive > 0) {
       // gRFC A8: the client doubles its keepalive time for later connections.
-      this.keepaliveTimeMs *= 2;
+      // The config object is the channel's own (shared by reference), so the
+      // channel's later subchannels start throttled too, like grpc-js's
+      // `throttleKeepalive`.
+      this.config.keepaliveTimeMs = keepalive * 2;
       conn.tooManyPings = false;
     }
     switch (state) {
@@ -187,11 +188,7 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     }, delayMs);
     this.backoffTimer.unref();
     try {
-      this.conn = new NativeConnection(
-        this.address,
-        { ...this.config, connectTimeoutMs, keepaliveTimeMs: this.keepaliveTimeMs },
-        this,
-      );
+      this.conn = new NativeConnection(this.address, { ...this.config, connectTimeoutMs }, this);
     } catch (e) {
       // An address the native dialer rejects (a resolver's bad port or empty
       // host): a failed attempt like a refused one, reported asynchronously
