@@ -327,13 +327,9 @@ where
                 Action::SendPing if ping_in_flight => {}
                 Action::SendPing => {
                     ping_in_flight = pp.send_ping(Ping::opaque()).is_ok();
-                    if ping_in_flight {
-                        // Registers this task for the ACK.
-                        if let Poll::Ready(_) = pp.poll_pong(cx) {
-                            ping_in_flight = false;
-                            cx.waker().wake_by_ref();
-                        }
-                    }
+                    // Poll again at once: the ACK section above then
+                    // registers this task for the new ping's ACK.
+                    cx.waker().wake_by_ref();
                 }
                 Action::TimedOut => {
                     return Poll::Ready(Err(format!(
