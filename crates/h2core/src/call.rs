@@ -364,7 +364,12 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                         // Transport-level negotiation, not user metadata (grpc-js hides them too).
                         let encoding = metadata.remove(&GRPC_ENCODING);
                         decoder.set_encoding(RecvEncoding::from_header(encoding.as_ref().map(HeaderValue::as_bytes)));
-                        if let Some(accepted) = metadata.remove(&GRPC_ACCEPT_ENCODING) {
+                        let accepted = metadata.remove(&GRPC_ACCEPT_ENCODING);
+                        // Only connections that compress care what the server
+                        // accepts: the others skip parsing it on every call.
+                        let compressing = writes.compression.encoding != Encoding::Identity
+                            || conn.compression.encoding != Encoding::Identity;
+                        if let (Some(accepted), true) = (accepted, compressing) {
                             conn.set_server_accepts(accepted.as_bytes());
                             if !conn.server_accepts(writes.compression.encoding) {
                                 writes.compression.encoding = Encoding::Identity;
