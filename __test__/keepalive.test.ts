@@ -121,7 +121,9 @@ test('keepalive_time_ms=100: the server sees a PING about every 100 ms while a c
   await sleep(1000);
   const pings = srv.pings[0] ?? [];
   // grpc-js timing: one ping per keepalive_time after the previous ACK.
-  t.true(pings.length >= 5 && pings.length <= 11, `pings: ${pings.join(',')}`);
+  // Lower bound loose for loaded machines; the upper bound catches a
+  // ping per poll instead of per keepalive_time.
+  t.true(pings.length >= 3 && pings.length <= 11, `pings: ${pings.join(',')}`);
   call.cancel();
   await done;
   // No calls and no permit_without_calls: the pings stop.
@@ -214,8 +216,9 @@ test('a peer that stops answering PINGs fails calls UNAVAILABLE within time + ti
   const err = await done;
   const took = Date.now() - stalledAt;
   t.is(err?.code, h2grpc.status.UNAVAILABLE, err?.details);
-  // At most time (200) + timeout (300) after the stall, plus scheduling slack.
-  t.true(took < 1500, `failed after ${took} ms`);
+  // time (200) + timeout (300) after the stall, plus slack for loaded machines.
+  // Without keepalive the call would wait for its 20 s deadline.
+  t.true(took < 3000, `failed after ${took} ms`);
 });
 
 test('GOAWAY too_many_pings doubles the keepalive time of the next connection', async (t) => {

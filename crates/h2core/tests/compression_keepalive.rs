@@ -452,7 +452,8 @@ async fn keepalive_pings_an_idle_connection_when_permitted() {
         let conn = c.connect(opts).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let n = peer.pings.load(Ordering::Relaxed);
-        assert!((4..=11).contains(&n), "{n} pings in 500 ms at 50 ms");
+        // Loose below for loaded machines; a ping per poll would blow the top.
+        assert!((3..=11).contains(&n), "{n} pings in 500 ms at 50 ms");
         c.backlog.extend(c.t.drain(Vec::new()));
         assert!(
             !c.backlog
@@ -507,7 +508,8 @@ async fn unanswered_keepalive_closes_the_connection_and_fails_calls_unavailable(
             other => panic!("expected Closed, got {other:?}"),
         }
         let took = stalled.elapsed();
-        assert!(took < Duration::from_millis(800), "{took:?}");
+        // time + timeout is 300 ms; slack for loaded machines.
+        assert!(took < Duration::from_secs(2), "{took:?}");
     })
     .await;
 }
