@@ -5,7 +5,8 @@ import test, { type ExecutionContext } from 'ava';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import * as h2grpc from '../ts/index';
+import type * as GrpcJs from '@grpc/grpc-js';
+import { grpc as h2grpc } from './helpers/fixture';
 
 const METHOD = '/test.Keepalive/Hang';
 const identity = (b: Buffer): Buffer => b;
@@ -21,18 +22,18 @@ const definition = {
   },
 };
 
-type HangClient = h2grpc.Client & {
+type HangClient = GrpcJs.Client & {
   Hang(
     req: Buffer,
-    md: h2grpc.Metadata,
-    opts: h2grpc.CallOptions,
-    cb: (err: h2grpc.ServiceError | null, res?: Buffer) => void,
-  ): h2grpc.Call;
+    md: GrpcJs.Metadata,
+    opts: GrpcJs.CallOptions,
+    cb: (err: GrpcJs.ServiceError | null, res?: Buffer) => void,
+  ): GrpcJs.Call;
 };
 
 const HangClient = h2grpc.makeGenericClientConstructor(definition, 'Hang') as unknown as new (
   target: string,
-  creds: h2grpc.ChannelCredentials,
+  creds: GrpcJs.ChannelCredentials,
   options?: Record<string, string | number>,
 ) => HangClient;
 
@@ -100,9 +101,9 @@ async function startPingServer(
 function hang(
   client: HangClient,
   deadlineMs: number,
-): { call: h2grpc.Call; done: Promise<h2grpc.ServiceError | null> } {
-  let call!: h2grpc.Call;
-  const done = new Promise<h2grpc.ServiceError | null>((resolve) => {
+): { call: GrpcJs.Call; done: Promise<GrpcJs.ServiceError | null> } {
+  let call!: GrpcJs.Call;
+  const done = new Promise<GrpcJs.ServiceError | null>((resolve) => {
     call = client.Hang(
       Buffer.from('x'),
       new h2grpc.Metadata(),
@@ -153,7 +154,9 @@ test('keepalive_permit_without_calls=1 pings an idle connection', async (t) => {
     'grpc.keepalive_permit_without_calls': 1,
   });
   // Connect without any call.
-  client.getChannel().getConnectivityState(true);
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())),
+  );
   await sleep(800);
   t.true((srv.pings[0]?.length ?? 0) >= 3, `pings: ${srv.pings[0]}`);
 });
@@ -209,7 +212,7 @@ test('a peer that stops answering PINGs fails calls UNAVAILABLE within time + ti
   });
   const { done } = hang(client, 20_000);
   // Answered pings first: the connection is healthy.
-  await sleep(700);
+  for (let i = 0; i < 100 && (srv.pings[0]?.length ?? 0) < 2; i++) await sleep(50);
   t.true((srv.pings[0]?.length ?? 0) >= 2, `pings before the stall: ${srv.pings[0]}`);
   proxy.stall();
   const stalledAt = Date.now();
