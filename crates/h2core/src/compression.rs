@@ -188,29 +188,25 @@ fn bounded_read(
     limit: usize,
     name: &str,
 ) -> Result<Bytes, Status> {
-    // Never reserve more than limit + 1: one byte past the limit proves the
-    // message too large.
+    // Never hold more than limit + 1 bytes: one byte past the limit proves
+    // the message too large. Each byte of the buffer is zeroed once, when
+    // the buffer grows, not again on every read.
     let cap_max = limit.saturating_add(1);
-    let mut out: Vec<u8> =
-        Vec::with_capacity(compressed_len.saturating_mul(4).max(64).min(cap_max));
+    let mut out: Vec<u8> = vec![0; compressed_len.saturating_mul(4).max(64).min(cap_max)];
+    let mut len = 0;
     loop {
-        if out.len() == out.capacity() {
-            if out.len() >= cap_max {
+        if len == out.len() {
+            if len >= cap_max {
                 return Err(too_large(limit));
             }
-            let grow = out.capacity().max(4096).min(cap_max - out.len());
+            let grow = len.max(4096).min(cap_max - len);
             out.reserve_exact(grow);
+            out.resize(len + grow, 0);
         }
-        let len = out.len();
-        let cap = out.capacity();
-        out.resize(cap, 0);
         match r.read(&mut out[len..]) {
-            Ok(0) => {
-                out.truncate(len);
-                break;
-            }
-            Ok(n) => out.truncate(len + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(len),
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => {
                 return Err(Status::new(
                     Code::Internal,
@@ -218,10 +214,11 @@ fn bounded_read(
                 ))
             }
         }
-        if out.len() > limit {
+        if len > limit {
             return Err(too_large(limit));
         }
     }
+    out.truncate(len);
     Ok(Bytes::from(out))
 }
 
