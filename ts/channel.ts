@@ -163,6 +163,13 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
       initialStreamWindow: numberOption(options['h2grpc.initial_window_size']),
       initialConnWindow: numberOption(options['h2grpc.initial_connection_window_size']),
       bdpProbe: numberOption(options['grpc.http2.bdp_probe']) !== 0,
+      // Compression and keepalive run natively; like grpc-js, an unknown
+      // algorithm number is ignored.
+      compressionAlgorithm: numberOption(options['grpc.default_compression_algorithm']),
+      compressionLevel: numberOption(options['grpc.default_compression_level']),
+      keepaliveTimeMs: numberOption(options['grpc.keepalive_time_ms']),
+      keepaliveTimeoutMs: numberOption(options['grpc.keepalive_timeout_ms']),
+      keepalivePermitWithoutCalls: options['grpc.keepalive_permit_without_calls'] === 1,
     };
     this.pickerWrapper = new PickerWrapper(new QueuePicker(this));
   }

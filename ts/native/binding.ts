@@ -18,6 +18,16 @@ export interface ConnectConfig {
   maxHeaderListSize?: number;
   maxReceiveMessageLength?: number;
   userAgent?: string;
+  /** grpc-js's `grpc.default_compression_algorithm`: 0 identity, 1 deflate, 2 gzip. */
+  compressionAlgorithm?: number;
+  /** `grpc.default_compression_level`: 0 none, 1 low, 2 medium, 3 high. */
+  compressionLevel?: number;
+  /** `grpc.keepalive_time_ms`; absent or <= 0 disables keepalive. */
+  keepaliveTimeMs?: number;
+  /** `grpc.keepalive_timeout_ms` (default 20000). */
+  keepaliveTimeoutMs?: number;
+  /** `grpc.keepalive_permit_without_calls` (grpc-js: only the value 1 enables it). */
+  keepalivePermitWithoutCalls?: boolean;
   /** PEM trusted roots for TLS; absent means the system's roots. */
   rootCerts?: string;
   /** PEM client private key for mTLS, with `certChain`. */

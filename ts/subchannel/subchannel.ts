@@ -145,6 +145,15 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   /** @internal */
   onStateChange(conn: NativeConnection, state: NativeConnectionState, reason?: string): void {
     if (conn !== this.conn) return;
+    const keepalive = this.config.keepaliveTimeMs;
+    if (conn.tooManyPings && keepalive !== undefined && keepalive > 0) {
+      // gRFC A8: the client doubles its keepalive time for later connections.
+      // The config object is the channel's own (shared by reference), so the
+      // channel's later subchannels start throttled too, like grpc-js's
+      // `throttleKeepalive`.
+      this.config.keepaliveTimeMs = keepalive * 2;
+      conn.tooManyPings = false;
+    }
     switch (state) {
       case 'ready':
         this.backoff.reset();

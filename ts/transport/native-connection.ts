@@ -5,6 +5,9 @@ import { X509Certificate } from 'node:crypto';
 import type { ConnectConfig } from '../native/binding';
 import { nativeTransport, type ConnectionHandler } from './native-transport';
 
+const ENHANCE_YOUR_CALM = 0xb;
+const TOO_MANY_PINGS = Buffer.from('too_many_pings');
+
 export type NativeConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
 
 export interface NativeConnectionEvents {
@@ -18,6 +21,8 @@ export class NativeConnection implements ConnectionHandler {
   private releaseWhenIdle = false;
   /** Why JS failed this attempt itself (`checkServerIdentity`); wins over native's close reason. */
   private failure: string | null = null;
+  /** The server sent GOAWAY ENHANCE_YOUR_CALM "too_many_pings". */
+  tooManyPings = false;
 
   constructor(
     readonly address: string,
@@ -73,7 +78,9 @@ export class NativeConnection implements ConnectionHandler {
     this.events.onStateChange(this, 'ready');
   }
 
-  onGoAway(): void {
+  onGoAway(code: number, _lastStreamId: number, debug: Buffer): void {
+    // gRFC A8: the server's ping policy rejected our keepalive rate.
+    if (code === ENHANCE_YOUR_CALM && debug.equals(TOO_MANY_PINGS)) this.tooManyPings = true;
     // The server will take no new streams here; calls in flight may finish.
     if (this.state === 'ready' || this.state === 'connecting') {
       this.state = 'draining';

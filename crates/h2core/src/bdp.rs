@@ -36,17 +36,23 @@ impl BdpEstimator {
         self.bdp
     }
 
-    /// Records received DATA bytes; returns true when a BDP ping should be sent now.
-    pub fn on_data(&mut self, bytes: u64, now: Instant) -> bool {
+    /// Records received DATA bytes; returns true when a BDP ping should be
+    /// sent now. `slot_free` is false while another ping (keepalive) is out:
+    /// a sample only starts with a ping of its own.
+    pub fn on_data(&mut self, bytes: u64, now: Instant, slot_free: bool) -> bool {
         if self.bdp >= BDP_LIMIT {
             return false;
         }
-        self.sample += bytes;
-        if self.ping_sent_at.is_none() && bytes > 0 {
-            self.ping_sent_at = Some(now);
-            return true;
+        if self.ping_sent_at.is_some() {
+            self.sample += bytes;
+            return false;
         }
-        false
+        if bytes == 0 || !slot_free {
+            return false;
+        }
+        self.sample += bytes;
+        self.ping_sent_at = Some(now);
+        true
     }
 
     /// Records the ping's ACK; returns the new window when it should grow.
@@ -91,8 +97,8 @@ mod tests {
     fn grows_when_the_pipe_is_full() {
         let mut e = BdpEstimator::new(65_535);
         let t0 = Instant::now();
-        assert!(e.on_data(16_384, t0));
-        assert!(!e.on_data(50_000, t0));
+        assert!(e.on_data(16_384, t0, true));
+        assert!(!e.on_data(50_000, t0, true));
         assert_eq!(e.on_ack(t0 + Duration::from_millis(1)), Some(2 * 66_384));
         assert_eq!(e.window(), 132_768);
     }
@@ -101,7 +107,7 @@ mod tests {
     fn stays_when_the_pipe_is_not_full() {
         let mut e = BdpEstimator::new(65_535);
         let t0 = Instant::now();
-        assert!(e.on_data(1_000, t0));
+        assert!(e.on_data(1_000, t0, true));
         assert_eq!(e.on_ack(t0 + Duration::from_millis(1)), None);
         assert_eq!(e.window(), 65_535);
     }
@@ -111,12 +117,40 @@ mod tests {
         let mut e = BdpEstimator::new(65_535);
         let mut t = Instant::now();
         for _ in 0..40 {
-            e.on_data(u64::from(e.window()), t);
+            e.on_data(u64::from(e.window()), t, true);
             t += Duration::from_millis(1);
             e.on_ack(t);
         }
         assert_eq!(e.window(), BDP_LIMIT);
-        assert!(!e.on_data(1 << 20, t));
+        assert!(!e.on_data(1 << 20, t, true));
+    }
+
+    #[test]
+    fn pings_only_after_data_that_follows_the_ack() {
+        // grpc-go's server answers pings that come without data sent in
+        // between with GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+        let mut e = BdpEstimator::new(65_535);
+        let t0 = Instant::now();
+        assert!(e.on_data(100, t0, true));
+        assert!(!e.on_data(100, t0, true), "one ping at a time");
+        e.on_ack(t0 + Duration::from_millis(1));
+        assert!(!e.on_data(0, t0, true), "no ping without new data");
+        assert!(e.on_data(1, t0, true));
+    }
+
+    #[test]
+    fn no_sample_while_another_ping_holds_the_slot() {
+        let mut e = BdpEstimator::new(65_535);
+        let t0 = Instant::now();
+        assert!(!e.on_data(60_000, t0, false));
+        // The keepalive ACK is not a BDP sample.
+        assert_eq!(e.on_ack(t0 + Duration::from_millis(1)), None);
+        assert!(e.on_data(100, t0, true));
+        assert_eq!(
+            e.on_ack(t0 + Duration::from_millis(2)),
+            None,
+            "sample is 100 bytes"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 use tokio::time::Instant;
 
+use crate::compression::{
+    encode_compressed, Encoding, RecvEncoding, SendCompression, ACCEPT_ENCODING,
+};
 use crate::connection::ConnHandle;
 use crate::event::Event;
 use crate::framing::Decoder;
@@ -30,6 +34,8 @@ pub enum Cmd {
     /// A framed message; `end` half-closes after it; `ack` asks for a
     /// `WriteAck` once the stream can take more.
     Data(Bytes, bool, bool),
+    /// Like `Data` but unframed: the call compresses it on the I/O thread.
+    Raw(Bytes, bool, bool),
     HalfClose,
 }
 
@@ -38,6 +44,12 @@ static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 static GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 static GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+static ACCEPT_ENCODING_HEADER: HeaderName = HeaderName::from_static("accept-encoding");
+static ACCEPT_ENCODINGS: HeaderValue = HeaderValue::from_static(ACCEPT_ENCODING);
+static IDENTITY: HeaderValue = HeaderValue::from_static("identity");
+/// Per-call override of the channel's compression (as gRPC core reads it);
+/// never sent on the wire.
+const ENCODING_REQUEST: &str = "grpc-internal-encoding-request";
 static APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
@@ -53,18 +65,25 @@ fn is_reserved(name: &HeaderName) -> bool {
             | "connection"
             | "grpc-status"
             | "grpc-message"
+            | "grpc-encoding"
+            | "grpc-accept-encoding"
+            | "accept-encoding"
+            | "grpc-internal-encoding-request"
     )
 }
 
 /// Builds the request head per PROTOCOL-HTTP2. `metadata` is the flat
 /// `key\0value\0key\0value` encoding the binding receives (values already
-/// base64 for `-bin` keys).
+/// base64 for `-bin` keys). `compression` comes in as the channel's choice
+/// and leaves as the call's (metadata may override it, the server may not
+/// accept it); `grpc-encoding` is set from it.
 pub(crate) fn build_request(
     conn: &ConnHandle,
     path: &str,
     authority: Option<&str>,
     metadata: &[u8],
     timeout: Option<Duration>,
+    compression: &mut SendCompression,
 ) -> Result<Request<()>, Status> {
     let authority = match authority {
         None => conn.authority.clone(),
@@ -106,6 +125,11 @@ pub(crate) fn build_request(
                 )
             })?;
             if is_reserved(&name) {
+                if name.as_str() == ENCODING_REQUEST {
+                    if let Some(e) = Encoding::from_name(value) {
+                        compression.encoding = e;
+                    }
+                }
                 continue;
             }
             let value = HeaderValue::from_bytes(value).map_err(|_| {
@@ -117,6 +141,19 @@ pub(crate) fn build_request(
             headers.append(name, value);
         }
     }
+    // Like grpc-js: once a server has listed what it accepts, only compress
+    // with one of those.
+    if !conn.server_accepts(compression.encoding) {
+        compression.encoding = Encoding::Identity;
+    }
+    headers.insert(GRPC_ACCEPT_ENCODING.clone(), ACCEPT_ENCODINGS.clone());
+    headers.insert(ACCEPT_ENCODING_HEADER.clone(), IDENTITY.clone());
+    if compression.encoding != Encoding::Identity {
+        headers.insert(
+            GRPC_ENCODING.clone(),
+            HeaderValue::from_static(compression.encoding.name()),
+        );
+    }
     Ok(req)
 }
 
@@ -126,6 +163,9 @@ pub(crate) struct CallTask {
     pub send_request: SendRequest<Bytes>,
     pub request: Request<()>,
     pub first: Option<Bytes>,
+    /// `first` is unframed and waits for compression on the I/O thread.
+    pub first_raw: bool,
+    pub compression: SendCompression,
     pub half_close: bool,
     pub deadline: Option<Instant>,
     pub max_receive_message_length: usize,
@@ -181,6 +221,28 @@ impl Drop for EndGuard<'_> {
     }
 }
 
+/// Counts the call in its connection's `active_calls` (keepalive pings only
+/// while calls run) for as long as the call task lives.
+struct ActiveCall<'a>(Option<&'a ConnHandle>);
+
+impl<'a> ActiveCall<'a> {
+    fn new(conn: &'a ConnHandle) -> ActiveCall<'a> {
+        if !conn.counts_calls {
+            return ActiveCall(None);
+        }
+        conn.active_calls.fetch_add(1, Ordering::Relaxed);
+        ActiveCall(Some(conn))
+    }
+}
+
+impl Drop for ActiveCall<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0 {
+            conn.active_calls.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Receive-side progress of the response.
 enum Recv {
     Headers(ResponseFuture),
@@ -196,13 +258,15 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
         send_request,
         request,
         first,
+        first_raw,
+        compression,
         half_close,
         deadline,
         max_receive_message_length,
         cmds,
         conn,
     } = task;
-    let _keep_conn_alive = conn;
+    let _active = ActiveCall::new(&conn);
     // Without a deadline the sleep is never polled, so it never enters the
     // timer wheel: most calls pay nothing for it.
     let has_deadline = deadline.is_some();
@@ -233,7 +297,10 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
         Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
     };
     let mut half_closed = end_on_headers;
-    if let Some(first) = first {
+    if let Some(mut first) = first {
+        if first_raw {
+            first = encode_compressed(compression, &first);
+        }
         // h2 buffers this without waiting for window: the first message always
         // goes out with the headers, which is what makes unary one round trip.
         if let Err(e) = send.send_data(first, half_close) {
@@ -248,6 +315,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     // path as every later one.
     let mut writes = Writes {
         held: early.into(),
+        compression,
         ..Writes::default()
     };
     writes.pump(&mut send, &mut half_closed, stream, shared);
@@ -294,8 +362,19 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                         }
                         let mut metadata = parts.headers;
                         // Transport-level negotiation, not user metadata (grpc-js hides them too).
-                        metadata.remove(&GRPC_ENCODING);
-                        metadata.remove(&GRPC_ACCEPT_ENCODING);
+                        let encoding = metadata.remove(&GRPC_ENCODING);
+                        decoder.set_encoding(RecvEncoding::from_header(encoding.as_ref().map(HeaderValue::as_bytes)));
+                        let accepted = metadata.remove(&GRPC_ACCEPT_ENCODING);
+                        // Only connections that compress care what the server
+                        // accepts: the others skip parsing it on every call.
+                        let compressing = writes.compression.encoding != Encoding::Identity
+                            || conn.compression.encoding != Encoding::Identity;
+                        if let (Some(accepted), true) = (accepted, compressing) {
+                            conn.set_server_accepts(accepted.as_bytes());
+                            if !conn.server_accepts(writes.compression.encoding) {
+                                writes.compression.encoding = Encoding::Identity;
+                            }
+                        }
                         shared.queue.push(Event::Headers { stream, metadata });
                         recv = Recv::Body(body);
                     }
@@ -377,6 +456,8 @@ struct Writes {
     /// A write failed: the stream is broken and the receive side reports how,
     /// so no further command is taken.
     failed: bool,
+    /// How `Cmd::Raw` messages are framed.
+    compression: SendCompression,
 }
 
 impl Writes {
@@ -392,7 +473,7 @@ impl Writes {
             let Some(cmd) = self.held.pop_front() else {
                 return;
             };
-            match apply(cmd, send, half_closed, stream, shared) {
+            match apply(cmd, send, half_closed, stream, shared, self.compression) {
                 Applied::Done => {}
                 Applied::AwaitCapacity(ack) => {
                     self.awaiting_capacity = true;
@@ -419,41 +500,42 @@ fn apply(
     half_closed: &mut bool,
     stream: u32,
     shared: &Shared,
+    compression: SendCompression,
 ) -> Applied {
     if *half_closed {
         return Applied::Done;
     }
-    match cmd {
-        Cmd::Data(data, end, ack) => {
-            if send.send_data(data, end).is_err() {
-                return Applied::Failed;
-            }
-            *half_closed = end;
-            if end {
-                if ack {
-                    shared.queue.push(Event::WriteAck { stream });
-                }
-                return Applied::Done;
-            }
-            // Ask for room beyond what is now buffered. h2 grants it at once
-            // while the peer's window and the send buffer limit allow, so the
-            // usual write is acknowledged here, without another task wake-up;
-            // only a full window or buffer makes the writer wait.
-            send.reserve_capacity(1);
-            if send.capacity() > 0 {
-                if ack {
-                    shared.queue.push(Event::WriteAck { stream });
-                }
-                Applied::Done
-            } else {
-                Applied::AwaitCapacity(ack)
-            }
-        }
+    let (data, end, ack) = match cmd {
+        Cmd::Data(data, end, ack) => (data, end, ack),
+        Cmd::Raw(raw, end, ack) => (encode_compressed(compression, &raw), end, ack),
         Cmd::HalfClose => {
             let _ = send.send_data(Bytes::new(), true);
             *half_closed = true;
-            Applied::Done
+            return Applied::Done;
         }
+    };
+    if send.send_data(data, end).is_err() {
+        return Applied::Failed;
+    }
+    *half_closed = end;
+    if end {
+        if ack {
+            shared.queue.push(Event::WriteAck { stream });
+        }
+        return Applied::Done;
+    }
+    // Ask for room beyond what is now buffered. h2 grants it at once
+    // while the peer's window and the send buffer limit allow, so the
+    // usual write is acknowledged here, without another task wake-up;
+    // only a full window or buffer makes the writer wait.
+    send.reserve_capacity(1);
+    if send.capacity() > 0 {
+        if ack {
+            shared.queue.push(Event::WriteAck { stream });
+        }
+        Applied::Done
+    } else {
+        Applied::AwaitCapacity(ack)
     }
 }
 

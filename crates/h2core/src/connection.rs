@@ -4,7 +4,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -18,8 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
 use crate::bdp::BdpEstimator;
+use crate::compression::{Encoding, SendCompression};
 use crate::dial::{dial, display, Address, Stream};
 use crate::event::{ConnEvent, Event};
+use crate::keepalive::{Action, Keepalive, KeepaliveOptions};
 use crate::proxy::{tunnel, ProxyOptions};
 use crate::sniffer::{FrameWatch, Sniffer};
 use crate::tls::{handshake as tls_handshake, TlsOptions};
@@ -46,6 +48,9 @@ pub struct ConnectOptions {
     pub tls: Option<TlsOptions>,
     /// Reach `address` (the proxy) and tunnel to the real server with CONNECT.
     pub proxy: Option<ProxyOptions>,
+    /// What calls send with unless they override it (`grpc.default_compression_algorithm`/`_level`).
+    pub compression: SendCompression,
+    pub keepalive: KeepaliveOptions,
 }
 
 impl ConnectOptions {
@@ -69,6 +74,8 @@ impl ConnectOptions {
             user_agent: format!("h2grpc/{}", env!("CARGO_PKG_VERSION")),
             tls: None,
             proxy: None,
+            compression: SendCompression::default(),
+            keepalive: KeepaliveOptions::default(),
         }
     }
 }
@@ -84,9 +91,41 @@ pub(crate) struct ConnHandle {
     pub authority_str: String,
     pub user_agent: HeaderValue,
     pub max_receive_message_length: usize,
+    pub compression: SendCompression,
+    /// Encodings the server listed in `grpc-accept-encoding` (bit per
+    /// `Encoding`, `ACCEPTS_KNOWN` once any response carried the header).
+    accepts: AtomicU8,
+    /// Whether calls count themselves in `active_calls`: only keepalive
+    /// without `permit_without_calls` needs it, so other connections pay nothing.
+    pub counts_calls: bool,
+    pub active_calls: AtomicUsize,
+}
+
+const ACCEPTS_KNOWN: u8 = 0x80;
+
+fn encoding_bit(e: Encoding) -> u8 {
+    1 << (e as u8)
 }
 
 impl ConnHandle {
+    /// Whether calls may send with `e`: until the server has said what it
+    /// accepts, anything goes (grpc-js's rule).
+    pub fn server_accepts(&self, e: Encoding) -> bool {
+        let mask = self.accepts.load(Ordering::Relaxed);
+        e == Encoding::Identity || mask & ACCEPTS_KNOWN == 0 || mask & encoding_bit(e) != 0
+    }
+
+    /// Records a response's `grpc-accept-encoding` (comma separated).
+    pub fn set_server_accepts(&self, header: &[u8]) {
+        let mut mask = ACCEPTS_KNOWN;
+        for name in header.split(|&b| b == b',') {
+            if let Some(e) = Encoding::from_name(name.trim_ascii()) {
+                mask |= encoding_bit(e);
+            }
+        }
+        self.accepts.store(mask, Ordering::Relaxed);
+    }
+
     pub fn new(id: u32, opts: &ConnectOptions) -> Result<ConnHandle, String> {
         let authority = Authority::try_from(opts.authority.as_str())
             .map_err(|e| format!("Invalid authority {:?}: {e}", opts.authority))?;
@@ -106,6 +145,11 @@ impl ConnHandle {
             authority_str: opts.authority.clone(),
             user_agent,
             max_receive_message_length: opts.max_receive_message_length,
+            compression: opts.compression,
+            accepts: AtomicU8::new(0),
+            counts_calls: opts.keepalive.time.is_some_and(|t| !t.is_zero())
+                && !opts.keepalive.permit_without_calls,
+            active_calls: AtomicUsize::new(0),
         })
     }
 }
@@ -224,11 +268,15 @@ where
     })?;
     let _ = handle.send_request.set(send_request);
 
-    let mut ping_pong = if opts.bdp_probe {
+    let mut keepalive = Keepalive::new(&opts.keepalive);
+    // One PING slot (h2 allows one user ping at a time), shared by BDP
+    // estimation and keepalive.
+    let mut ping_pong = if opts.bdp_probe || keepalive.is_some() {
         conn.ping_pong()
     } else {
         None
     };
+    let mut ping_in_flight = false;
     let mut bdp = BdpEstimator::new(opts.initial_stream_window);
     let mut pending_window: Option<u32> = None;
     let mut data_seen: u64 = 0;
@@ -238,6 +286,10 @@ where
     let mut ready_deadline = std::pin::pin!(ready_deadline);
     let shutdown = handle.shutdown.notified();
     let mut shutdown = std::pin::pin!(shutdown);
+    // Only polled (so only in the timer wheel) while keepalive has a deadline.
+    let ka_timer = tokio::time::sleep(Duration::ZERO);
+    let mut ka_timer = std::pin::pin!(ka_timer);
+    let mut ka_armed: Option<Instant> = None;
 
     poll_fn(|cx| {
         if shutdown.as_mut().poll(cx).is_ready() {
@@ -268,28 +320,81 @@ where
             )));
         }
 
-        if let Some(pp) = ping_pong.as_mut() {
+        let Some(pp) = ping_pong.as_mut() else {
+            return Poll::Pending;
+        };
+        let now = Instant::now();
+        if opts.bdp_probe {
+            // Data first, then the ACK: bytes that arrived before the ACK
+            // belong to the sample. A BDP ping only ever follows DATA read
+            // after the previous ACK, so each ping is preceded by server
+            // data (grpc-go's server counts pings without it as strikes).
             let total = watch.data_bytes.load(Ordering::Relaxed);
-            let now = Instant::now();
             if total > data_seen {
-                if bdp.on_data(total - data_seen, now) && pp.send_ping(Ping::opaque()).is_err() {
-                    // The connection is failing; the next poll of `conn` says why.
+                if bdp.on_data(total - data_seen, now, !ping_in_flight) {
+                    // An error means the connection is failing; the next
+                    // poll of `conn` says why.
+                    ping_in_flight = pp.send_ping(Ping::opaque()).is_ok();
                 }
                 data_seen = total;
             }
-            if let Poll::Ready(Ok(_)) = pp.poll_pong(cx) {
-                if let Some(w) = bdp.on_ack(Instant::now()) {
-                    pending_window = Some(w);
+        }
+        if ping_in_flight {
+            if let Poll::Ready(result) = pp.poll_pong(cx) {
+                ping_in_flight = false;
+                if result.is_ok() {
+                    let now = Instant::now();
+                    if let Some(w) = bdp.on_ack(now) {
+                        pending_window = Some(w);
+                    }
+                    if let Some(ka) = keepalive.as_mut() {
+                        ka.on_ack(now, handle.active_calls.load(Ordering::Relaxed) > 0);
+                    }
                 }
             }
-            if let Some(w) = pending_window {
-                // BDP sizes the per-stream window; the connection window only
-                // ever grows from its configured size.
-                conn.set_target_window_size(w.max(opts.initial_conn_window));
-                // Refused while an earlier SETTINGS awaits its ACK: retried on a later poll.
-                if conn.set_initial_window_size(w).is_ok() {
-                    pending_window = None;
+        }
+        if let Some(w) = pending_window {
+            // BDP sizes the per-stream window; the connection window only
+            // ever grows from its configured size.
+            conn.set_target_window_size(w.max(opts.initial_conn_window));
+            // Refused while an earlier SETTINGS awaits its ACK: retried on a later poll.
+            if conn.set_initial_window_size(w).is_ok() {
+                pending_window = None;
+            }
+        }
+        if let Some(ka) = keepalive.as_mut() {
+            let active = !handle.counts_calls || handle.active_calls.load(Ordering::Relaxed) > 0;
+            match ka.poll(now, active) {
+                Action::Nothing => {}
+                // A BDP ping already out answers for liveness too.
+                Action::SendPing if ping_in_flight => {}
+                Action::SendPing => {
+                    ping_in_flight = pp.send_ping(Ping::opaque()).is_ok();
+                    // Poll again at once: the ACK section above then
+                    // registers this task for the new ping's ACK.
+                    cx.waker().wake_by_ref();
                 }
+                Action::TimedOut => {
+                    return Poll::Ready(Err(format!(
+                        "keepalive ping to {} not answered within {} ms",
+                        display(&opts.address),
+                        ka.timeout().as_millis()
+                    )));
+                }
+            }
+            match ka.next_deadline() {
+                Some(at) => {
+                    if ka_armed != Some(at) {
+                        ka_timer.as_mut().reset(tokio::time::Instant::from_std(at));
+                        ka_armed = Some(at);
+                    }
+                    if ka_timer.as_mut().poll(cx).is_ready() {
+                        // Due now: run the state machine again.
+                        ka_armed = None;
+                        cx.waker().wake_by_ref();
+                    }
+                }
+                None => ka_armed = None,
             }
         }
         Poll::Pending

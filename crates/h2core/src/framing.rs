@@ -1,8 +1,10 @@
 //! gRPC message framing: a 5-byte prefix (compressed flag, u32 big-endian
-//! length) before each message, messages reassembled across DATA frames.
+//! length) before each message, messages reassembled across DATA frames,
+//! compressed ones inflated (see `compression.rs`).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::compression::{decompress, RecvEncoding};
 use crate::status::{Code, Status};
 
 pub const PREFIX_LEN: usize = 5;
@@ -20,10 +22,18 @@ pub fn encode_message(payload: &[u8]) -> Bytes {
 /// Why a received byte stream is not a valid sequence of gRPC messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    TooLarge { len: usize, limit: usize },
-    CompressedWithoutEncoding,
+    TooLarge {
+        len: usize,
+        limit: usize,
+    },
+    /// A compressed message that could not be inflated (or inflates past
+    /// the limit); the status is grpc-js's for the same failure.
+    Compression(Status),
     BadFlag(u8),
-    Truncated { have: usize, want: usize },
+    Truncated {
+        have: usize,
+        want: usize,
+    },
 }
 
 impl DecodeError {
@@ -33,10 +43,7 @@ impl DecodeError {
                 Code::ResourceExhausted,
                 format!("Received message larger than max ({len} vs. {limit})"),
             ),
-            DecodeError::CompressedWithoutEncoding => Status::new(
-                Code::Internal,
-                "Received a compressed message but the server sent no grpc-encoding",
-            ),
+            DecodeError::Compression(ref status) => status.clone(),
             DecodeError::BadFlag(flag) => Status::new(
                 Code::Internal,
                 format!("Received a message with an invalid compressed flag {flag}"),
@@ -61,6 +68,9 @@ pub struct Decoder {
     want: Option<usize>,
     partial: BytesMut,
     copied: usize,
+    /// The current message's compressed flag.
+    compressed: bool,
+    encoding: RecvEncoding,
 }
 
 impl Decoder {
@@ -72,7 +82,14 @@ impl Decoder {
             want: None,
             partial: BytesMut::new(),
             copied: 0,
+            compressed: false,
+            encoding: RecvEncoding::Identity,
         }
+    }
+
+    /// Sets how compressed messages are inflated (the response's `grpc-encoding`).
+    pub fn set_encoding(&mut self, encoding: RecvEncoding) {
+        self.encoding = encoding;
     }
 
     /// Bytes copied so far while reassembling split messages.
@@ -110,8 +127,9 @@ impl Decoder {
                 }
             };
             if self.partial.is_empty() && chunk.len() >= want {
-                out(chunk.split_to(want));
+                let msg = chunk.split_to(want);
                 self.want = None;
+                out(self.inflate(msg)?);
                 continue;
             }
             if self.partial.capacity() < want {
@@ -124,8 +142,9 @@ impl Decoder {
             if self.partial.len() == want {
                 // Take the buffer whole (not split) so the message owns its
                 // allocation alone and can cross to JS without another copy.
-                out(std::mem::take(&mut self.partial).freeze());
+                let msg = std::mem::take(&mut self.partial).freeze();
                 self.want = None;
+                out(self.inflate(msg)?);
             }
         }
         Ok(())
@@ -148,18 +167,27 @@ impl Decoder {
         }
     }
 
-    fn check_prefix(&self) -> Result<usize, DecodeError> {
+    fn inflate(&self, msg: Bytes) -> Result<Bytes, DecodeError> {
+        if !self.compressed {
+            return Ok(msg);
+        }
+        decompress(&self.encoding, &msg, self.limit).map_err(DecodeError::Compression)
+    }
+
+    fn check_prefix(&mut self) -> Result<usize, DecodeError> {
         let len = u32::from_be_bytes([
             self.prefix[1],
             self.prefix[2],
             self.prefix[3],
             self.prefix[4],
         ]) as usize;
-        match self.prefix[0] {
-            0 => {}
-            1 => return Err(DecodeError::CompressedWithoutEncoding),
+        self.compressed = match self.prefix[0] {
+            0 => false,
+            1 => true,
             flag => return Err(DecodeError::BadFlag(flag)),
-        }
+        };
+        // The compressed size counts against the limit too (as in grpc-js),
+        // so a compressed message is never buffered beyond it either.
         if len > self.limit {
             return Err(DecodeError::TooLarge {
                 len,
@@ -244,22 +272,50 @@ mod tests {
 
     #[test]
     fn rejects_compressed_and_bad_flags() {
+        let no_encoding = decode_all(&[&[1, 0, 0, 0, 0]], 10).unwrap_err();
+        assert_eq!(no_encoding.to_status().code, Code::Internal);
         assert_eq!(
-            decode_all(&[&[1, 0, 0, 0, 0]], 10),
-            Err(DecodeError::CompressedWithoutEncoding)
+            no_encoding.to_status().message,
+            "Received compressed message but \"grpc-encoding\" header was identity"
         );
         assert_eq!(
             decode_all(&[&[9, 0, 0, 0, 0]], 10),
             Err(DecodeError::BadFlag(9))
         );
         assert_eq!(
-            DecodeError::CompressedWithoutEncoding.to_status().code,
-            Code::Internal
-        );
-        assert_eq!(
             DecodeError::TooLarge { len: 5, limit: 4 }.to_status().code,
             Code::ResourceExhausted
         );
+    }
+
+    #[test]
+    fn inflates_compressed_messages_between_plain_ones() {
+        use crate::compression::{encode_compressed, Encoding, SendCompression};
+        let gz = SendCompression {
+            encoding: Encoding::Gzip,
+            level: 6,
+        };
+        let mut wire = encode_message(b"plain").to_vec();
+        wire.extend_from_slice(&encode_compressed(gz, &[b'z'; 3000]));
+        wire.extend_from_slice(&encode_message(b"again"));
+        for split in [1, 7, 20, wire.len() - 1] {
+            let mut d = Decoder::new(4096);
+            d.set_encoding(RecvEncoding::Known(Encoding::Gzip));
+            let mut msgs = Vec::new();
+            d.feed(Bytes::copy_from_slice(&wire[..split]), |m| msgs.push(m))
+                .unwrap();
+            d.feed(Bytes::copy_from_slice(&wire[split..]), |m| msgs.push(m))
+                .unwrap();
+            assert_eq!(msgs.len(), 3);
+            assert_eq!(&msgs[0][..], b"plain");
+            assert_eq!(&msgs[1][..], &[b'z'; 3000][..]);
+            assert_eq!(&msgs[2][..], b"again");
+        }
+        // Inflating past the limit fails even though the wire size is small.
+        let mut d = Decoder::new(2999);
+        d.set_encoding(RecvEncoding::Known(Encoding::Gzip));
+        let err = d.feed(Bytes::from(wire), |_| {}).unwrap_err().to_status();
+        assert_eq!(err.code, Code::ResourceExhausted);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 
 mod bdp;
 mod call;
+mod compression;
 mod connection;
 mod dial;
 mod event;
 mod framing;
+mod keepalive;
 mod mailbox;
 mod proxy;
 mod queue;
@@ -21,10 +23,15 @@ mod tls;
 mod transport;
 
 pub use bdp::{BdpEstimator, BDP_LIMIT};
+pub use compression::{
+    decompress, encode_compressed, zlib_level, Encoding, RecvEncoding, SendCompression,
+    ACCEPT_ENCODING, DEFAULT_LEVEL,
+};
 pub use connection::ConnectOptions;
 pub use dial::Address;
 pub use event::{ConnEvent, Event};
 pub use framing::{encode_message, DecodeError, Decoder};
+pub use keepalive::KeepaliveOptions;
 pub use proxy::ProxyOptions;
 pub use queue::{CompletionQueue, Stats, Wake};
 pub use status::{

@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::HeaderMap;
 use tokio::runtime::Runtime;
 
 use crate::call::{self, build_request, CallTask, Cmd};
+use crate::compression::{Encoding, SendCompression};
 use crate::connection::{drive, ConnHandle, ConnectOptions};
 use crate::event::{ConnEvent, Event};
 use crate::framing::encode_message;
@@ -43,7 +45,8 @@ type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 pub(crate) struct Shared {
     pub queue: CompletionQueue,
     conns: Mutex<IdMap<Arc<ConnHandle>>>,
-    streams: Mutex<IdMap<Arc<Mailbox>>>,
+    /// Each running call's mailbox, and whether it compresses what it sends.
+    streams: Mutex<IdMap<(Arc<Mailbox>, bool)>>,
     /// Work submitted but not yet handed to the runtime (deferred mode).
     pending: Mutex<Pending>,
 }
@@ -89,6 +92,8 @@ pub struct StartCall<'a> {
     pub half_close: bool,
     /// Overrides the connection's receive limit for this call.
     pub max_receive_message_length: Option<usize>,
+    /// Overrides the connection's send compression for this call.
+    pub compression: Option<SendCompression>,
 }
 
 fn runtime() -> &'static Runtime {
@@ -221,16 +226,18 @@ impl Transport {
                         conn.send_request.get().cloned().ok_or_else(|| {
                             Status::new(Code::Unavailable, "Connection is not ready")
                         })?;
+                    let mut compression = call.compression.unwrap_or(conn.compression);
                     let request = build_request(
                         &conn,
                         call.path,
                         call.authority,
                         call.metadata,
                         call.timeout,
+                        &mut compression,
                     )?;
-                    Ok((conn, send_request, request))
+                    Ok((conn, send_request, request, compression))
                 });
-        let (conn, send_request, request) = match prepared {
+        let (conn, send_request, request, compression) = match prepared {
             Ok(p) => p,
             Err(status) => {
                 self.shared.queue.push(Event::Status {
@@ -242,17 +249,26 @@ impl Transport {
                 return stream;
             }
         };
+        // A compressed call copies its message unframed; the I/O thread
+        // compresses and frames it, so JS's thread never pays for zlib.
+        let compresses = compression.encoding != Encoding::Identity;
         let first = call.message.map(|m| {
             Stats::add(&stats.bytes_copied, m.len() as u64);
-            encode_message(m)
+            if compresses {
+                Bytes::copy_from_slice(m)
+            } else {
+                encode_message(m)
+            }
         });
         let mailbox = Arc::new(Mailbox::default());
-        lock(&self.shared.streams).insert(stream, mailbox.clone());
+        lock(&self.shared.streams).insert(stream, (mailbox.clone(), compresses));
         let task = CallTask {
             stream,
             send_request,
             request,
             first,
+            first_raw: compresses,
+            compression,
             half_close: call.half_close,
             deadline: call.timeout.map(|t| tokio::time::Instant::now() + t),
             max_receive_message_length: call
@@ -283,8 +299,15 @@ impl Transport {
         let stats = &self.shared.queue.stats;
         Stats::add(&stats.calls_in, 1);
         Stats::add(&stats.bytes_copied, message.len() as u64);
-        let framed = encode_message(message);
-        self.command(stream, Cmd::Data(framed, end, ack));
+        let Some((mailbox, compresses)) = lock(&self.shared.streams).get(&stream).cloned() else {
+            return;
+        };
+        let cmd = if compresses {
+            Cmd::Raw(Bytes::copy_from_slice(message), end, ack)
+        } else {
+            Cmd::Data(encode_message(message), end, ack)
+        };
+        self.post(mailbox, cmd);
     }
 
     pub fn half_close(&self, stream: u32) {
@@ -296,15 +319,19 @@ impl Transport {
     /// reported for it (the embedder ends the call itself).
     pub fn cancel(&self, stream: u32) {
         Stats::add(&self.shared.queue.stats.calls_in, 1);
-        if let Some(mailbox) = lock(&self.shared.streams).remove(&stream) {
+        if let Some((mailbox, _)) = lock(&self.shared.streams).remove(&stream) {
             mailbox.close();
         }
     }
 
     fn command(&self, stream: u32, cmd: Cmd) {
-        let Some(mailbox) = lock(&self.shared.streams).get(&stream).cloned() else {
+        let Some((mailbox, _)) = lock(&self.shared.streams).get(&stream).cloned() else {
             return;
         };
+        self.post(mailbox, cmd);
+    }
+
+    fn post(&self, mailbox: Arc<Mailbox>, cmd: Cmd) {
         if self.deferred {
             lock(&self.shared.pending).cmds.push((mailbox, cmd));
         } else {
@@ -328,7 +355,7 @@ impl Drop for Transport {
         for h in lock(&self.shared.conns).values() {
             h.shutdown.notify_one();
         }
-        for (_, mailbox) in lock(&self.shared.streams).drain() {
+        for (_, (mailbox, _)) in lock(&self.shared.streams).drain() {
             mailbox.close();
         }
     }

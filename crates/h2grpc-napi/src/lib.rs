@@ -63,6 +63,14 @@ pub struct ConnectConfig {
     pub max_header_list_size: Option<u32>,
     pub max_receive_message_length: Option<f64>,
     pub user_agent: Option<String>,
+    /// grpc-js's `grpc.default_compression_algorithm`: 0 identity, 1 deflate, 2 gzip.
+    pub compression_algorithm: Option<u32>,
+    /// `grpc.default_compression_level`: 0 none, 1 low, 2 medium, 3 high.
+    pub compression_level: Option<u32>,
+    /// `grpc.keepalive_time_ms`; absent or <= 0 disables keepalive.
+    pub keepalive_time_ms: Option<f64>,
+    pub keepalive_timeout_ms: Option<f64>,
+    pub keepalive_permit_without_calls: Option<bool>,
     /// PEM trusted roots for TLS; absent means the system's roots.
     pub root_certs: Option<String>,
     /// PEM client key and chain for mTLS (both or neither).
@@ -218,6 +226,28 @@ impl NativeTransport {
             target: p.target,
             auth_header: p.auth_header,
         });
+        if let Some(e) = config
+            .compression_algorithm
+            .and_then(h2core::Encoding::from_algorithm)
+        {
+            opts.compression.encoding = e;
+        }
+        if let Some(v) = config.compression_level {
+            opts.compression.level = h2core::zlib_level(v);
+        }
+        if let Some(d) = config
+            .keepalive_time_ms
+            .filter(|&ms| ms > 0.0)
+            .and_then(duration_ms)
+        {
+            opts.keepalive.time = Some(d);
+        }
+        if let Some(d) = config.keepalive_timeout_ms.and_then(duration_ms) {
+            opts.keepalive.timeout = d;
+        }
+        if let Some(v) = config.keepalive_permit_without_calls {
+            opts.keepalive.permit_without_calls = v;
+        }
         Ok(self.inner.connect(opts))
     }
 
@@ -254,6 +284,9 @@ impl NativeTransport {
             } else {
                 None
             },
+            // The channel's choice travels in the connection's options and a
+            // call's override in its metadata, so this crossing stays as is.
+            compression: None,
         })
     }
 
