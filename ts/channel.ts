@@ -32,6 +32,7 @@ import {
   ConnectivityState,
   DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH,
   DEFAULT_MAX_SEND_MESSAGE_LENGTH,
+  Propagate,
   Status,
 } from './constants';
 import { ChannelCredentials } from './credentials';
@@ -45,11 +46,10 @@ import { parseUri, splitHostPort, type GrpcUri } from './resolver/uri-parser';
 import { getMethodConfig, validateServiceConfig, type ServiceConfig } from './service-config';
 import { durationToMs } from './duration';
 import { backoffFromOptions, type BackoffOptions } from './subchannel/backoff';
+import { VERSION } from './version';
 
 /** Channel options, by their grpc-js names (unknown options are ignored, as in grpc-js). */
 export type ChannelOptions = Record<string, string | number | undefined>;
-
-const VERSION: string = (require('../package.json') as { version: string }).version;
 
 /** grpc-js's defaults for the replay buffers of retried calls. */
 const DEFAULT_RETRY_BUFFER_SIZE_BYTES = 16 * 1024 * 1024;
@@ -75,7 +75,8 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
   private readonly maxSend: number;
   private readonly defaultServiceConfig: ServiceConfig | null;
   private readonly idleTimeoutMs: number;
-  private readonly csMgr = new ConnectivityStateManager();
+  private readonly csMgr: ConnectivityStateManager;
+  private readonly channelzRef: { kind: 'channel'; id: number; name: string };
   private readonly pickerWrapper: PickerWrapper;
   private resolver: ResolverWrapper | null = null;
   private balancer: BalancerWrapper | null = null;
@@ -107,6 +108,8 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
     credentials: ChannelCredentials,
     private readonly options: ChannelOptions = {},
   ) {
+    this.csMgr = new ConnectivityStateManager(targetString);
+    this.channelzRef = { kind: 'channel', id: nextChannelId++, name: targetString };
     if (!(credentials instanceof ChannelCredentials)) {
       throw new TypeError('Channel credentials must be a ChannelCredentials object');
     }
@@ -179,6 +182,14 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
     return this.targetString;
   }
 
+  /**
+   * The channel's channelz reference, as grpc-js returns it. h2grpc has no
+   * channelz service; the reference only names the channel.
+   */
+  getChannelzRef(): { kind: 'channel'; id: number; name: string } {
+    return this.channelzRef;
+  }
+
   /** Current connectivity state; with `tryToConnect`, an IDLE channel starts connecting. */
   getConnectivityState(tryToConnect: boolean): ConnectivityState {
     const state = this.csMgr.getState();
@@ -202,8 +213,27 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
     method: string,
     deadline: Deadline,
     host: string | null | undefined,
-    _parentCall: unknown,
-    _propagateFlags: number | null | undefined,
+    parentCall: unknown,
+    propagateFlags: number | null | undefined,
+  ): Call {
+    const parent = asParentCall(parentCall);
+    const flags = propagateFlags ?? Propagate.DEFAULTS;
+    if (parent !== null && (flags & Propagate.DEADLINE) !== 0) {
+      deadline = minDeadline(deadline, parent.getDeadline());
+    }
+    const call = this.createCallWithDeadline(method, deadline, host);
+    if (parent !== null && (flags & Propagate.CANCELLATION) !== 0) {
+      parent.on('cancelled', () =>
+        call.cancelWithStatus(Status.CANCELLED, 'Cancelled by parent call'),
+      );
+    }
+    return call;
+  }
+
+  private createCallWithDeadline(
+    method: string,
+    deadline: Deadline,
+    host: string | null | undefined,
   ): Call {
     const settings = this.settingsFor(method);
     // Only methods with a retry or hedging policy pay for retries.
@@ -448,6 +478,29 @@ function tlsAuthority(targetAuthority: string, options: ChannelOptions): string 
   } catch {
     return targetAuthority;
   }
+}
+
+let nextChannelId = 1;
+
+/**
+ * What grpc-js reads of a parent call (a grpc-js server call, since servers
+ * are grpc-js's): its deadline, and its 'cancelled' event.
+ */
+interface ParentCall {
+  getDeadline(): Deadline;
+  on(event: 'cancelled', listener: () => void): unknown;
+}
+
+function asParentCall(call: unknown): ParentCall | null {
+  if (call === null || typeof call !== 'object') return null;
+  const c = call as Partial<ParentCall>;
+  return typeof c.getDeadline === 'function' && typeof c.on === 'function'
+    ? (c as ParentCall)
+    : null;
+}
+
+function minDeadline(a: Deadline, b: Deadline): number {
+  return Math.min(a instanceof Date ? a.getTime() : a, b instanceof Date ? b.getTime() : b);
 }
 
 function numberOption(v: string | number | undefined): number | undefined {
