@@ -103,3 +103,38 @@ export { nativeStats, type NativeStats } from './native-stats';
 
 /** Plugin API for resolvers and load balancers, shaped like grpc-js's `experimental`. */
 export * as experimental from './experimental';
+
+// Server side: delegated to a real @grpc/grpc-js, loaded on first use (ts/server.ts).
+export {
+  Server,
+  ServerCredentials,
+  ServerInterceptingCall,
+  ResponderBuilder,
+  ServerListenerBuilder,
+  ServerMetricRecorder,
+  StatusBuilder,
+  addAdminServicesToServer,
+  getChannelzServiceDefinition,
+  getChannelzHandlers,
+  type ConnectionInjector,
+  type FullResponder,
+  type FullServerListener,
+  type KeyCertPair,
+  type Responder,
+  type ServerDuplexStream,
+  type ServerErrorResponse,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerListener,
+  type ServerOptions,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+  type handleBidiStreamingCall,
+  type handleClientStreamingCall,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type sendUnaryData,
+} from './server';

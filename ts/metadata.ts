@@ -174,6 +174,24 @@ export class Metadata {
   }
 
   /**
+   * Returns the metadata as Node `http2` headers, `-bin` values base64. A
+   * grpc-js server (h2grpc's delegated `Server`) calls this on the metadata
+   * a handler passes to `sendMetadata` or as trailers, which under an npm
+   * override of `@grpc/grpc-js` is an h2grpc `Metadata`.
+   */
+  toHttp2Headers(): { [key: string]: string | string[] } {
+    const result: { [key: string]: string | string[] } = {};
+    for (const [key, values] of this.internalRepr) {
+      if (key.startsWith(':')) {
+        continue;
+      }
+      const encoded = values.map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v));
+      result[key] = encoded.length === 1 ? encoded[0] : encoded;
+    }
+    return result;
+  }
+
+  /**
    * Attaches data that travels with this object but is never sent. Keys
    * starting with `grpc` are reserved.
    */
