@@ -96,16 +96,26 @@ function lazyExport<K extends keyof typeof Delegate>(name: K): (typeof Delegate)
 
 /** grpc-js's `Server`, from the delegate package; see the README's "Servers" section. */
 export const Server: typeof Delegate.Server = lazyExport('Server');
+/** Instance type of {@link Server} (a class in grpc-js, so usable as a type too). */
+export type Server = Delegate.Server;
 /** grpc-js's `ServerCredentials` (insecure, SSL), from the delegate package. */
 export const ServerCredentials: typeof Delegate.ServerCredentials = lazyExport('ServerCredentials');
+/** Instance type of {@link ServerCredentials} (a class in grpc-js, so usable as a type too). */
+export type ServerCredentials = Delegate.ServerCredentials;
 /** grpc-js's server interceptor call, from the delegate package. */
 export const ServerInterceptingCall: typeof Delegate.ServerInterceptingCall =
   lazyExport('ServerInterceptingCall');
+/** Instance type of {@link ServerInterceptingCall} (a class in grpc-js, so usable as a type too). */
+export type ServerInterceptingCall = Delegate.ServerInterceptingCall;
 /** grpc-js's builder for server interceptor responders, from the delegate package. */
 export const ResponderBuilder: typeof Delegate.ResponderBuilder = lazyExport('ResponderBuilder');
+/** Instance type of {@link ResponderBuilder} (a class in grpc-js, so usable as a type too). */
+export type ResponderBuilder = Delegate.ResponderBuilder;
 /** grpc-js's builder for server interceptor listeners, from the delegate package. */
 export const ServerListenerBuilder: typeof Delegate.ServerListenerBuilder =
   lazyExport('ServerListenerBuilder');
+/** Instance type of {@link ServerListenerBuilder} (a class in grpc-js, so usable as a type too). */
+export type ServerListenerBuilder = Delegate.ServerListenerBuilder;
 /** grpc-js's `addAdminServicesToServer` (channelz etc.), from the delegate package. */
 export const addAdminServicesToServer: typeof Delegate.addAdminServicesToServer = lazyExport(
   'addAdminServicesToServer',
@@ -118,9 +128,13 @@ export const getChannelzHandlers: typeof Delegate.getChannelzHandlers =
   lazyExport('getChannelzHandlers');
 /** grpc-js's `StatusBuilder`, from the delegate package. */
 export const StatusBuilder: typeof Delegate.StatusBuilder = lazyExport('StatusBuilder');
+/** Instance type of {@link StatusBuilder} (a class in grpc-js, so usable as a type too). */
+export type StatusBuilder = Delegate.StatusBuilder;
 /** grpc-js's ORCA `ServerMetricRecorder`, from the delegate package. */
 export const ServerMetricRecorder: typeof Delegate.ServerMetricRecorder =
   lazyExport('ServerMetricRecorder');
+/** Instance type of {@link ServerMetricRecorder} (a class in grpc-js, so usable as a type too). */
+export type ServerMetricRecorder = Delegate.ServerMetricRecorder;
 
 /** grpc-js's `experimental.createServerCredentialsWithInterceptors`, from the delegate package. */
 export const createServerCredentialsWithInterceptors: typeof Delegate.experimental.createServerCredentialsWithInterceptors =
