@@ -12,6 +12,7 @@
 // with the reason and the fix in the message, never as `undefined`.
 
 import type * as Delegate from 'h2grpc-grpc-js-server';
+import { Metadata, type MetadataOptions, type MetadataValue } from './metadata';
 
 /** The npm alias under which the server implementation is installed. */
 const DELEGATE_NAME = 'h2grpc-grpc-js-server';
@@ -50,13 +51,63 @@ export function loadServerDelegate(): typeof Delegate {
   throw loadError;
 }
 
+let serverClass: typeof Delegate.Server | undefined;
+
+/**
+ * The delegate's `Server`, subclassed so that handlers see request metadata
+ * as an h2grpc `Metadata`. With grpc-js alone a handler's `call.metadata` is
+ * an instance of the package's `Metadata`; under the override the package is
+ * h2grpc, so the delegate's own Metadata would fail `instanceof Metadata`
+ * and, passed on to an h2grpc client call (a gateway forwarding its incoming
+ * metadata), would be taken for call options. Adopting it once per server
+ * call keeps client calls free of any extra check.
+ */
+function adaptedServer(): typeof Delegate.Server {
+  if (serverClass === undefined) {
+    const Base = loadServerDelegate().Server;
+    serverClass = class Server extends Base {
+      override register<RequestType, ResponseType>(
+        name: string,
+        handler: Delegate.UntypedHandleCall,
+        serialize: Delegate.serialize<ResponseType>,
+        deserialize: Delegate.deserialize<RequestType>,
+        type: string,
+      ): boolean {
+        return super.register(name, adoptMetadata(handler), serialize, deserialize, type);
+      }
+    };
+  }
+  return serverClass;
+}
+
+function adoptMetadata(handler: Delegate.UntypedHandleCall): Delegate.UntypedHandleCall {
+  if (typeof handler !== 'function') {
+    return handler;
+  }
+  return function (this: unknown, call: { metadata: unknown }, ...rest: unknown[]) {
+    const incoming = call.metadata as {
+      internalRepr?: Map<string, MetadataValue[]>;
+      getOptions?: () => MetadataOptions;
+    };
+    if (incoming instanceof loadServerDelegate().Metadata && incoming.internalRepr !== undefined) {
+      const md = new Metadata(incoming.getOptions?.());
+      for (const [key, values] of incoming.internalRepr) {
+        md.internalRepr.set(key, values.slice());
+      }
+      call.metadata = md;
+    }
+    return (handler as (...a: unknown[]) => unknown).call(this, call, ...rest);
+  } as Delegate.UntypedHandleCall;
+}
+
 /**
  * A stand-in for the delegate's export `name`: every operation on it (call,
  * construct, property access, `instanceof`, `extends`) is forwarded to the
  * real export once loaded.
  */
 function lazyExport<K extends keyof typeof Delegate>(name: K): (typeof Delegate)[K] {
-  const real = (): object => loadServerDelegate()[name] as unknown as object;
+  const real = (): object =>
+    (name === 'Server' ? adaptedServer() : loadServerDelegate()[name]) as unknown as object;
   // The target is a plain function so that the `apply` and `construct`
   // traps are allowed; its own properties are never exposed.
   const target = function () {} as unknown as object;

@@ -2,7 +2,7 @@
 // override: they come from the real @grpc/grpc-js that h2grpc installs under
 // the alias h2grpc-grpc-js-server, and they accept h2grpc's Metadata.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { COMPAT_DIR, compatRequire, compatTest, type H2grpcModule } from './helpers/compat';
@@ -58,7 +58,7 @@ test('the override module is h2grpc and its Server is the delegate grpc-js class
   const server = new grpc.Server();
   t.true(server instanceof grpc.Server);
   t.true(server instanceof real.Server, 'constructs the real class');
-  t.is(Object.getPrototypeOf(server), real.Server.prototype);
+  t.true(Object.getPrototypeOf(server) instanceof real.Server, 'a subclass of the real Server');
   t.is(
     grpc.ServerCredentials.createInsecure().constructor,
     real.ServerCredentials.createInsecure().constructor,
@@ -81,7 +81,8 @@ test('a delegated Server answers the h2grpc client; h2grpc Metadata works in ser
   const grpc = overridden();
   const { server, port } = await startServer(grpc, {
     Echo(call: Any, callback: Any) {
-      // grpc-js hands the handler its own Metadata; replies use h2grpc's.
+      // As with grpc-js alone, the request metadata is the package's Metadata.
+      t.true(call.metadata instanceof grpc.Metadata);
       t.is(call.metadata.get('x-request')[0], 'from-client');
       t.deepEqual(call.metadata.get('x-request-bin')[0], Buffer.from([0, 1, 2]));
       const headers = new grpc.Metadata();
@@ -155,10 +156,8 @@ test('without the delegate, using Server throws an Error that says why and how t
   // A copy of the installed server module where the alias cannot resolve.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'h2grpc-nodelegate-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  copyFileSync(
-    path.join(COMPAT_DIR, 'node_modules', 'h2grpc', 'dist', 'server.js'),
-    path.join(dir, 'server.js'),
-  );
+  // The installed package's compiled files, outside any node_modules tree.
+  cpSync(path.join(COMPAT_DIR, 'node_modules', 'h2grpc', 'dist'), dir, { recursive: true });
   const out = execFileSync(
     process.execPath,
     [
@@ -185,4 +184,43 @@ test('the packed package lists the delegate as an aliased dependency', (t) => {
     readFileSync(path.join(COMPAT_DIR, 'node_modules', 'h2grpc', 'package.json'), 'utf8'),
   );
   t.regex(pkg.dependencies['h2grpc-grpc-js-server'], /^npm:@grpc\/grpc-js@/);
+});
+
+test('a delegated server handler forwards its incoming grpc-js Metadata to an h2grpc client call', async (t) => {
+  // A gateway: the incoming call's metadata (a grpc-js Metadata, made by the
+  // delegate) is passed as-is to an outgoing h2grpc call, as with grpc-js alone.
+  const grpc = overridden();
+  const backend = await startServer(grpc, {
+    Echo(call: Any, callback: Any) {
+      callback(null, Buffer.from(String(call.metadata.get('x-forwarded')[0] ?? 'missing')));
+    },
+    Fail: (_c: Any, cb: Any) => cb(null, Buffer.alloc(0)),
+    Stream: (call: Any) => call.end(),
+  });
+  t.teardown(() => backend.server.forceShutdown());
+  const Client = grpc.makeGenericClientConstructor(echoService, 'Echo');
+  const toBackend = new Client(`127.0.0.1:${backend.port}`, grpc.credentials.createInsecure());
+  t.teardown(() => toBackend.close());
+  const gateway = await startServer(grpc, {
+    Echo(call: Any, callback: Any) {
+      toBackend.Echo(call.request, call.metadata, { deadline: Date.now() + 5000 }, callback);
+    },
+    Fail(call: Any, callback: Any) {
+      toBackend.Echo(call.request, call.metadata, callback);
+    },
+    Stream: (call: Any) => call.end(),
+  });
+  t.teardown(() => gateway.server.forceShutdown());
+  const client = new Client(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const md = new grpc.Metadata();
+  md.set('x-forwarded', 'through-the-gateway');
+  for (const method of ['Echo', 'Fail']) {
+    const reply = await new Promise<Buffer>((resolve, reject) =>
+      client[method](Buffer.alloc(0), md, (e: Error | null, r: Buffer) =>
+        e ? reject(e) : resolve(r),
+      ),
+    );
+    t.is(reply.toString(), 'through-the-gateway', method);
+  }
 });
