@@ -13,9 +13,13 @@ COMPAT="$ROOT/__test__/compat"
 PACK="$COMPAT/.pack"
 
 # The tarball must carry an up-to-date dist/ and the addon. install.js builds
-# the addon with cargo (honouring CARGO_TARGET_DIR, a no-op when current) and
-# compiles the TypeScript.
-node scripts/install.js
+# the addon with cargo (honouring CARGO_TARGET_DIR) and compiles the
+# TypeScript; skipped when both are newer than every source (CI has just built
+# them in `npm ci`).
+if ! ls h2grpc.*.node >/dev/null 2>&1 || [ ! -f dist/index.js ] ||
+  [ -n "$(find ts crates Cargo.toml Cargo.lock -newer dist/index.js -type f -not -path '*/node_modules/*' -print -quit)" ]; then
+  node scripts/install.js
+fi
 
 rm -rf "$PACK"
 mkdir -p "$PACK"
