@@ -224,3 +224,26 @@ test('a delegated server handler forwards its incoming grpc-js Metadata to an h2
     t.is(reply.toString(), 'through-the-gateway', method);
   }
 });
+
+test('requiring h2grpc does not load the delegate; the first use of Server does', (t) => {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `const grpc = require('@grpc/grpc-js');
+       const loaded = () => Object.keys(require.cache).some((f) => f.includes('h2grpc-grpc-js-server'));
+       const atLoad = loaded();
+       const copy = { ...grpc }; // libraries that copy all exports must not trigger it either
+       const afterCopy = loaded();
+       new grpc.Server().forceShutdown();
+       console.log(JSON.stringify({ atLoad, afterCopy, afterUse: loaded(), copied: typeof copy.Server }));`,
+    ],
+    { encoding: 'utf8', cwd: COMPAT_DIR },
+  );
+  t.deepEqual(JSON.parse(out), {
+    atLoad: false,
+    afterCopy: false,
+    afterUse: true,
+    copied: 'function',
+  });
+});
