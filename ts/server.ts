@@ -1,6 +1,6 @@
 // Server-side exports. h2grpc is a client; its server API is a real
 // @grpc/grpc-js installed under the alias `h2grpc-grpc-js-server` (an npm
-// alias, so a consumer's `"overrides": {"@grpc/grpc-js": "h2grpc"}` that makes
+// alias, so a consumer's `"overrides": {"@grpc/grpc-js": "$h2grpc"}` that makes
 // their libraries use this client does not also replace the server).
 //
 // The delegate is loaded on first use, never at `require('h2grpc')`, so a
