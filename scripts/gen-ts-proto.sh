@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Regenerates __test__/compat/generated/ with ts-proto (outputServices=grpc-js)
 # from the gRPC interop protos (Debian grpc-proto), using Debian's protoc
-# (protobuf-compiler) and the ts-proto plugin installed by
-# scripts/setup-compat.sh. The output is committed; rerun after upgrading
-# ts-proto or the protos.
+# (protobuf-compiler) and ts-proto's plugin, installed for this run into a
+# temporary directory (the compat project only needs the runtime,
+# @bufbuild/protobuf, whose version should match ts-proto's). The output is
+# committed; rerun after upgrading ts-proto or the protos.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMPAT=__test__/compat
 OUT="$COMPAT/generated"
-PLUGIN="$COMPAT/node_modules/.bin/protoc-gen-ts_proto"
+TS_PROTO_VERSION=2.18.0
 INCLUDE=/usr/share/grpc-proto
 
 command -v protoc >/dev/null || { echo "gen-ts-proto: protoc missing (apt-get install protobuf-compiler)" >&2; exit 1; }
-[ -x "$PLUGIN" ] || { echo "gen-ts-proto: $PLUGIN missing; run scripts/setup-compat.sh first" >&2; exit 1; }
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+npm install --prefix "$TMP" --no-save --no-audit --no-fund --loglevel=error "ts-proto@$TS_PROTO_VERSION"
+PLUGIN="$TMP/node_modules/.bin/protoc-gen-ts_proto"
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
