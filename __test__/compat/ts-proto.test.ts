@@ -117,9 +117,8 @@ test.serial('bidi streaming', async (t) => {
 
 test.serial("the generated code type-checks against h2grpc's own types", (t) => {
   // Users of generated code compile it against whatever @grpc/grpc-js is:
-  // under the override, h2grpc's types (including the server-side names).
-  // Checked here against the sources (ts/index.ts), without the @ts-nocheck
-  // line the repository's own tsc needs.
+  // under the override, h2grpc's declarations (including the server-side
+  // names). Checked without the @ts-nocheck line the repository's tsc needs.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'h2grpc-tsproto-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const files: string[] = [];
@@ -164,7 +163,18 @@ call.cancel();
         typeRoots: [path.join(repo, 'node_modules', '@types')],
         baseUrl: dir,
         paths: {
-          '@grpc/grpc-js': [path.join(repo, 'ts', 'index.ts')],
+          // What users compile against: the installed package's declarations.
+          '@grpc/grpc-js': [path.join(COMPAT_DIR, 'node_modules', 'h2grpc', 'dist', 'index.d.ts')],
+          'h2grpc-grpc-js-server': [
+            path.join(
+              COMPAT_DIR,
+              'node_modules',
+              'h2grpc-grpc-js-server',
+              'build',
+              'src',
+              'index.d.ts',
+            ),
+          ],
           // moduleResolution node10 does not read package "exports".
           '@bufbuild/protobuf/wire': [
             path.join(COMPAT_DIR, 'node_modules/@bufbuild/protobuf/dist/cjs/wire/index.d.ts'),
