@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `npm install` hook: make sure a native addon for this platform exists, then
 // make sure the TypeScript is compiled (in a git checkout; the published
-// package ships dist/). With a Rust toolchain and the crate sources present,
-// the addon is (re)built from source: cargo makes that a quick no-op when it
-// is already up to date. Without cargo, a prebuilt per-platform package
+// package ships dist/). An installed package uses the addon it carries when
+// that loads on this machine. Otherwise, with a Rust toolchain and the crate
+// sources present, the addon is (re)built from source (CARGO_TARGET_DIR is
+// honoured, so a shared target/ makes that quick; in a checkout cargo makes it
+// a no-op when up to date). Without cargo, a prebuilt per-platform package
 // (`@h2grpc/<platform>`) must be installed.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
@@ -72,9 +74,31 @@ function buildTypeScript() {
   execFileSync(process.execPath, [tsc, '-p', tsconfig], { cwd: root, stdio: 'inherit' });
 }
 
+// An installed package (no ts/: not a git checkout) may carry an addon built
+// for this platform (`npm pack` includes h2grpc.*.node). Using it saves a
+// full Rust build on install; it is loaded once here so that a binary that
+// does not fit this machine (e.g. another libc) falls back to building.
+function bundledAddonWorks() {
+  if (fs.existsSync(path.join(root, 'ts')) || process.env.H2GRPC_FORCE_NATIVE_BUILD === '1') {
+    return false;
+  }
+  const addon = path.join(root, `h2grpc.${suffix()}.node`);
+  if (!fs.existsSync(addon)) return false;
+  try {
+    require(addon);
+    console.log(`h2grpc: using the bundled native addon ${path.basename(addon)}`);
+    return true;
+  } catch (e) {
+    console.log(`h2grpc: the bundled addon does not load here (${e.message}); building instead`);
+    return false;
+  }
+}
+
 function main() {
   const haveSources = fs.existsSync(path.join(root, 'crates', 'h2grpc-napi', 'Cargo.toml'));
-  if (haveSources && hasCargo() && process.env.H2GRPC_SKIP_NATIVE_BUILD !== '1') {
+  if (bundledAddonWorks()) {
+    // Nothing to build.
+  } else if (haveSources && hasCargo() && process.env.H2GRPC_SKIP_NATIVE_BUILD !== '1') {
     buildNative();
   } else if (!prebuiltAvailable() && !fs.existsSync(path.join(root, `h2grpc.${suffix()}.node`))) {
     throw new Error(

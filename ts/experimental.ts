@@ -67,3 +67,9 @@ export { BaseSubchannelWrapper } from './subchannel/base-subchannel-wrapper';
 export { type StatusOr, statusOrFromValue, statusOrFromError } from './status-or';
 export type { ServiceConfig, MethodConfig, LoadBalancingConfig } from './service-config';
 export { trace, log, isTracerEnabled } from './logging';
+// Server-side parts, delegated to a real @grpc/grpc-js (ts/server.ts).
+export {
+  createServerCredentialsWithInterceptors,
+  createCertificateProviderServerCredentials,
+  registerAdminService,
+} from './server';

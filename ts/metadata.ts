@@ -172,9 +172,10 @@ export class Metadata {
   }
 
   /**
-   * The metadata as Node.js `http2` headers (binary values base64). grpc-js
-   * servers call this on the metadata a handler sends, so h2grpc's Metadata
-   * works there too.
+   * The metadata as Node.js `http2` headers (binary values base64). A
+   * grpc-js server (h2grpc's delegated `Server`) calls this on the metadata a
+   * handler sends, which under an npm override of `@grpc/grpc-js` is an
+   * h2grpc `Metadata`.
    */
   toHttp2Headers(): { [key: string]: string | string[] } {
     const result: { [key: string]: string | string[] } = {};
