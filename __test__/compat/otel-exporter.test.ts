@@ -7,11 +7,6 @@ import { compatRequire, compatTest, grpcSeenBy, nativeCalls, realGrpcJs } from '
 
 const test = compatTest('OpenTelemetry OTLP exporter');
 
-// Features of h2grpc that some tests here need and that are built on other
-// branches. The integrator flips an entry once its branch is merged; a test
-// for a feature marked false is listed as skipped with the feature's name.
-const LANDED = { compression: false };
-
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 const PROTO = path.join(__dirname, 'protos', 'otlp_trace.proto');
@@ -159,27 +154,24 @@ async function startWireCollector(t: Any): Promise<{ url: string; seen: Any[] }>
   return { url: `http://127.0.0.1:${port}`, seen };
 }
 
-(LANDED.compression ? test : test.skip)(
-  `compression: 'gzip' sends gzip-compressed messages${LANDED.compression ? '' : ' (needs the compression feature: flip LANDED.compression once merged)'}`,
-  async (t) => {
-    const collector = await startWireCollector(t);
-    const { OTLPTraceExporter } = compatRequire('@opentelemetry/exporter-trace-otlp-grpc');
-    const exporter = new OTLPTraceExporter({ url: collector.url, compression: 'gzip' });
-    await exportSpans(exporter);
-    t.true(collector.seen.length >= 1);
-    for (const req of collector.seen) {
-      t.is(req.path, `/${SERVICE}/Export`);
-      t.is(req.encoding, 'gzip');
-      t.true(req.compressed, 'the message has the compressed flag');
-    }
-    const names = collector.seen.flatMap((r) =>
-      r.message.resourceSpans.flatMap((rs: Any) =>
-        rs.scopeSpans.flatMap((ss: Any) => ss.spans.map((s: Any) => s.name)),
-      ),
-    );
-    t.deepEqual(names.sort(), ['compat-child', 'compat-parent']);
-  },
-);
+test("compression: 'gzip' sends gzip-compressed messages", async (t) => {
+  const collector = await startWireCollector(t);
+  const { OTLPTraceExporter } = compatRequire('@opentelemetry/exporter-trace-otlp-grpc');
+  const exporter = new OTLPTraceExporter({ url: collector.url, compression: 'gzip' });
+  await exportSpans(exporter);
+  t.true(collector.seen.length >= 1);
+  for (const req of collector.seen) {
+    t.is(req.path, `/${SERVICE}/Export`);
+    t.is(req.encoding, 'gzip');
+    t.true(req.compressed, 'the message has the compressed flag');
+  }
+  const names = collector.seen.flatMap((r) =>
+    r.message.resourceSpans.flatMap((rs: Any) =>
+      rs.scopeSpans.flatMap((ss: Any) => ss.spans.map((s: Any) => s.name)),
+    ),
+  );
+  t.deepEqual(names.sort(), ['compat-child', 'compat-parent']);
+});
 
 test('the hand-written wire collector decodes an uncompressed export (keeps the gzip test honest)', async (t) => {
   const collector = await startWireCollector(t);

@@ -156,13 +156,16 @@ test('without the delegate, using Server throws an Error that says why and how t
   // A copy of the installed server module where the alias cannot resolve.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'h2grpc-nodelegate-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  // The installed package's compiled files, outside any node_modules tree.
-  cpSync(path.join(COMPAT_DIR, 'node_modules', 'h2grpc', 'dist'), dir, { recursive: true });
+  // The installed package's compiled files and package.json (read for the
+  // version), outside any node_modules tree.
+  const installed = path.join(COMPAT_DIR, 'node_modules', 'h2grpc');
+  cpSync(path.join(installed, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  cpSync(path.join(installed, 'package.json'), path.join(dir, 'package.json'));
   const out = execFileSync(
     process.execPath,
     [
       '-e',
-      `const s = require(${JSON.stringify(path.join(dir, 'server.js'))});
+      `const s = require(${JSON.stringify(path.join(dir, 'dist', 'server.js'))});
        // Reading the export must not throw (libraries copy all exports at load).
        if (typeof s.Server !== 'function') throw new Error('Server is ' + typeof s.Server);
        try { new s.Server(); console.log('no error'); } catch (e) { console.log(e.message); }
