@@ -163,9 +163,7 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
       maxReceiveMessageLength: this.maxReceive,
       maxFrameSize: numberOption(options['grpc.http2.max_frame_size']),
       maxHeaderListSize: numberOption(options['grpc.max_metadata_size']),
-      initialStreamWindow: numberOption(options['h2grpc.initial_window_size']),
-      initialConnWindow: numberOption(options['h2grpc.initial_connection_window_size']),
-      bdpProbe: numberOption(options['grpc.http2.bdp_probe']) !== 0,
+      ...flowControlConfig(options),
       // Compression and keepalive run natively; like grpc-js, an unknown
       // algorithm number is ignored.
       compressionAlgorithm: numberOption(options['grpc.default_compression_algorithm']),
@@ -481,6 +479,36 @@ function tlsAuthority(targetAuthority: string, options: ChannelOptions): string 
 }
 
 let nextChannelId = 1;
+
+/** The native side's default connection window (crates/h2core connection.rs). */
+const DEFAULT_CONN_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Flow-control windows from the options. grpc-js's `grpc-node.flow_control_window`
+ * sets the initial windows; as in grpc-go, a window the user chose turns off
+ * BDP growth. `grpc-node.max_session_memory` (MiB) is Node's cap on what an
+ * HTTP/2 session may buffer; natively, the nearest bound is the connection
+ * window (what the server may send before the client grants more), so it
+ * caps that window and BDP growth with it.
+ */
+function flowControlConfig(
+  options: ChannelOptions,
+): Pick<ConnectConfig, 'initialStreamWindow' | 'initialConnWindow' | 'bdpProbe'> {
+  const chosen = numberOption(options['grpc-node.flow_control_window']);
+  // HTTP/2 windows are 31-bit.
+  const window = chosen === undefined ? undefined : Math.min(chosen, 0x7fffffff);
+  let streamWindow = numberOption(options['h2grpc.initial_window_size']) ?? window;
+  let connWindow = numberOption(options['h2grpc.initial_connection_window_size']) ?? window;
+  let bdpProbe = numberOption(options['grpc.http2.bdp_probe']) !== 0 && window === undefined;
+  const sessionMiB = numberOption(options['grpc-node.max_session_memory']);
+  if (sessionMiB !== undefined && sessionMiB > 0) {
+    const cap = Math.max(65535, Math.floor(sessionMiB * 1024 * 1024));
+    connWindow = Math.min(connWindow ?? DEFAULT_CONN_WINDOW_BYTES, cap);
+    if (streamWindow !== undefined) streamWindow = Math.min(streamWindow, connWindow);
+    bdpProbe = false;
+  }
+  return { initialStreamWindow: streamWindow, initialConnWindow: connWindow, bdpProbe };
+}
 
 /**
  * What grpc-js reads of a parent call (a grpc-js server call, since servers
