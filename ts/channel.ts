@@ -76,7 +76,7 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
   private readonly defaultServiceConfig: ServiceConfig | null;
   private readonly idleTimeoutMs: number;
   private readonly csMgr: ConnectivityStateManager;
-  private readonly channelzRef: { kind: 'channel'; id: number; name: string };
+  private readonly channelzRef: ChannelRef;
   private readonly pickerWrapper: PickerWrapper;
   private resolver: ResolverWrapper | null = null;
   private balancer: BalancerWrapper | null = null;
@@ -184,7 +184,7 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
    * The channel's channelz reference, as grpc-js returns it. h2grpc has no
    * channelz service; the reference only names the channel.
    */
-  getChannelzRef(): { kind: 'channel'; id: number; name: string } {
+  getChannelzRef(): ChannelRef {
     return this.channelzRef;
   }
 
@@ -479,6 +479,16 @@ function tlsAuthority(targetAuthority: string, options: ChannelOptions): string 
 }
 
 let nextChannelId = 1;
+
+/** Names a channel, in the shape of grpc-js's channelz `ChannelRef`. */
+export interface ChannelRef {
+  /** Always `'channel'`. */
+  kind: 'channel';
+  /** Unique per channel in this process. */
+  id: number;
+  /** The target string. */
+  name: string;
+}
 
 /** The native side's default connection window (crates/h2core connection.rs). */
 const DEFAULT_CONN_WINDOW_BYTES = 16 * 1024 * 1024;

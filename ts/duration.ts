@@ -6,7 +6,9 @@
 
 /** A span of time: whole seconds plus nanoseconds, both with the same sign. */
 export interface Duration {
+  /** Whole seconds. */
   seconds: number;
+  /** Nanoseconds on top of `seconds`. */
   nanos: number;
 }
 

@@ -55,7 +55,7 @@ export {
   type ServiceClientConstructor,
   type ServiceDefinition,
 } from './make-client';
-export { Channel, type ChannelOptions } from './channel';
+export { Channel, type ChannelOptions, type ChannelRef } from './channel';
 export type { ChannelInterface } from './channel-interface';
 export type { Deadline, StatusObject } from './call/call-interface';
 export {

@@ -48,6 +48,7 @@ export interface HedgingPolicy {
 
 /** Settings for the methods named in `name`. */
 export interface MethodConfig {
+  /** The methods (or whole services, or all) this entry applies to. */
   name: MethodConfigName[];
   /** Default wait-for-ready flag for calls. */
   waitForReady?: boolean;
@@ -85,7 +86,9 @@ export interface ServiceConfig {
   loadBalancingPolicy?: string;
   /** Policies in order of preference; the first one supported is used. */
   loadBalancingConfig: LoadBalancingConfig[];
+  /** Per-method settings; the first entry whose `name` matches a call applies. */
   methodConfig: MethodConfig[];
+  /** Retry throttling for the channel (gRFC A6). */
   retryThrottling?: RetryThrottling;
 }
 

@@ -25,6 +25,7 @@ export type OnCallEnded = (statusCode: Status, details: string, metadata: Metada
 
 /** The answer of {@link Picker.pick}. */
 export interface PickResult {
+  /** What the picker decided: complete, queue, fail or drop. */
   pickResultType: PickResultType;
   /** The subchannel to use; meaningful only when `pickResultType` is COMPLETE. */
   subchannel: SubchannelInterface | null;

@@ -9,8 +9,11 @@ import type { Metadata } from '../metadata';
 
 /** Final status of a call: code, human-readable details and trailing metadata. */
 export interface StatusObject {
+  /** The status code. */
   code: Status;
+  /** Human-readable details (`grpc-message`). */
   details: string;
+  /** Trailing metadata. */
   metadata: Metadata;
 }
 

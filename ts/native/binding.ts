@@ -73,7 +73,9 @@ export interface NativeStats {
   bytesCopied: number;
   /** Message bytes handed to JS without a copy. */
   bytesZeroCopy: number;
+  /** Streams (RPCs) started natively. */
   streamsStarted: number;
+  /** Streams open now. */
   activeStreams: number;
 }
 

@@ -11,8 +11,11 @@
  * string for `scheme:///path`.
  */
 export interface GrpcUri {
+  /** The scheme before `:`, if any. */
   scheme?: string;
+  /** The authority between `//` and the next `/`, if given. */
   authority?: string;
+  /** Everything after the scheme and authority. */
   path: string;
 }
 
@@ -62,7 +65,9 @@ export function uriToString(uri: GrpcUri): string {
 
 /** A host (name or IP literal, IPv6 without brackets) and an optional port. */
 export interface HostPort {
+  /** Host name or IP literal, without brackets. */
   host: string;
+  /** The port, if the string had one. */
   port?: number;
 }
 

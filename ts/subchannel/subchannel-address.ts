@@ -24,6 +24,7 @@ export type SubchannelAddress = TcpSubchannelAddress | IpcSubchannelAddress;
  * round_robin spread load over endpoints, not over addresses (gRFC A61).
  */
 export interface Endpoint {
+  /** The addresses of one server, in preference order. */
   addresses: SubchannelAddress[];
 }
 

@@ -27,22 +27,32 @@ export interface SubchannelRef {
  * and pick. Obtained from `ChannelControlHelper.createSubchannel`.
  */
 export interface SubchannelInterface {
+  /** The subchannel's current state. */
   getConnectivityState(): ConnectivityState;
+  /** Calls `listener` on every state change. */
   addConnectivityStateListener(listener: ConnectivityStateListener): void;
+  /** Stops calling `listener`. */
   removeConnectivityStateListener(listener: ConnectivityStateListener): void;
   /** Leaves IDLE (or TRANSIENT_FAILURE once backoff ends) and connects. */
   startConnecting(): void;
   /** The address as a string, e.g. `127.0.0.1:50051` or `unix:/path`. */
   getAddress(): string;
-  /** Keepalive is not negotiated per subchannel yet; accepted and ignored. */
+  /** Lengthens the keepalive time of later connections (never shortens it), as grpc-js does. */
   throttleKeepalive(newKeepaliveTime: number): void;
+  /** Counts a user (a balancer); a subchannel lives while counted. */
   ref(): void;
+  /** Releases a `ref`; the last one releases the connection. */
   unref(): void;
+  /** Names the subchannel (h2grpc collects no channelz data). */
   getChannelzRef(): SubchannelRef;
+  /** Whether health checking considers it healthy (always true: no client health checking). */
   isHealthy(): boolean;
+  /** Calls `listener` when health changes. */
   addHealthStateWatcher(listener: HealthListener): void;
+  /** Stops calling `listener`. */
   removeHealthStateWatcher(listener: HealthListener): void;
   /** The transport-level subchannel under any wrappers. */
   getRealSubchannel(): SubchannelInterface;
+  /** Whether both wrap the same transport-level subchannel. */
   realSubchannelEquals(other: SubchannelInterface): boolean;
 }

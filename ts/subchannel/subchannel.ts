@@ -85,7 +85,12 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     return this.address;
   }
 
-  throttleKeepalive(_newKeepaliveTime: number): void {}
+  throttleKeepalive(newKeepaliveTime: number): void {
+    // As grpc-js: only ever lengthens; later connections use it.
+    if (newKeepaliveTime > (this.config.keepaliveTimeMs ?? 0)) {
+      this.config.keepaliveTimeMs = newKeepaliveTime;
+    }
+  }
 
   ref(): void {
     this.refcount++;
