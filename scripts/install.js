@@ -14,14 +14,10 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 
+const { platformSuffixes } = require('./platform');
+
 function suffix() {
-  const { platform, arch } = process;
-  if (platform === 'linux') {
-    const glibc = process.report && process.report.getReport().header.glibcVersionRuntime;
-    return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`;
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`;
-  return `${platform}-${arch}`;
+  return platformSuffixes()[0];
 }
 
 function libName() {

@@ -105,18 +105,12 @@ interface NativeModule {
   NativeTransport: new (wake: () => void) => NativeTransportHandle;
 }
 
-function platformSuffixes(): string[] {
-  const { platform, arch } = process;
-  if (platform === 'linux') {
-    const report = process.report?.getReport() as
-      { header?: { glibcVersionRuntime?: string } } | undefined;
-    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
-    return [`linux-${arch}-${libc}`];
-  }
-  if (platform === 'win32') return [`win32-${arch}-msvc`];
-  if (platform === 'darwin') return [`darwin-${arch}`, 'darwin-universal'];
-  return [`${platform}-${arch}`];
-}
+// Shared with the install hook (scripts/platform.js), which runs before the
+// TypeScript is compiled; the path holds from ts/native and dist/native.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { platformSuffixes } = require('../../scripts/platform.js') as {
+  platformSuffixes(): string[];
+};
 
 function load(): NativeModule {
   const tried: string[] = [];
