@@ -259,7 +259,8 @@ where
         .initial_window_size(opts.initial_stream_window)
         .initial_connection_window_size(opts.initial_conn_window)
         .max_frame_size(opts.max_frame_size.clamp(16_384, 16_777_215))
-        .max_header_list_size(opts.max_header_list_size);
+        .max_header_list_size(opts.max_header_list_size)
+        .data_frame_budget(data_frame_budget(opts));
     let (send_request, mut conn) = builder.handshake::<_, Bytes>(io).await.map_err(|e| {
         format!(
             "HTTP/2 handshake with {} failed: {e}",
@@ -400,6 +401,30 @@ where
         Poll::Pending
     })
     .await
+}
+
+/// Smallest DATA frame that carries a whole gRPC message (an empty one).
+const MIN_MESSAGE_FRAME: usize = 5;
+/// h2 charges each DATA frame shorter than this many bytes the difference.
+const H2_SMALL_FRAME: usize = 256;
+
+/// h2's budget for small DATA frames held until the call reads them. Its
+/// default (half the connection window, in h2's per-frame units) is spent by
+/// about 33,000 empty messages or 36,000 16-byte ones; a server streaming
+/// those through a BDP-grown window gets that far ahead of the call whenever
+/// the call task runs a little late, and h2 then ends the connection with
+/// GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames" (seen as UNAVAILABLE
+/// against grpc-go's benchmark server). Flow control already bounds the
+/// unread bytes to the largest connection window we grant, so the budget
+/// admits that window filled with the smallest whole gRPC messages and still
+/// stops servers that split messages into tinier frames.
+fn data_frame_budget(opts: &ConnectOptions) -> usize {
+    let max_window = if opts.bdp_probe {
+        opts.initial_conn_window.max(crate::bdp::BDP_LIMIT)
+    } else {
+        opts.initial_conn_window.max(opts.initial_stream_window)
+    };
+    (max_window as usize / MIN_MESSAGE_FRAME).saturating_mul(H2_SMALL_FRAME - MIN_MESSAGE_FRAME)
 }
 
 fn report_goaways(watch: &FrameWatch, reported: &mut usize, conn: u32, shared: &Shared) {
