@@ -129,6 +129,15 @@ pub fn status_from_h2_error(err: &h2::Error) -> Status {
                 ),
             );
         }
+        // h2 itself sent this GOAWAY because the server broke a protocol rule
+        // (a frame flood, a bad frame): say so, with h2's own account, so it
+        // does not read as a server decision.
+        if err.is_library() {
+            return Status::new(
+                Code::Unavailable,
+                format!("Connection closed by the client's HTTP/2 layer: {err}"),
+            );
+        }
         // The connection is going (or has gone) away under this stream: the
         // RPC never reached, or lost, its server, so a retry elsewhere may work.
         return Status::new(
