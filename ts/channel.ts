@@ -12,7 +12,7 @@
 import { BalancerWrapper, type BalancerEvents } from './balancer/balancer-wrapper';
 import './balancer/index';
 import { QueuePicker, type Picker } from './balancer/picker';
-import type { Call, Deadline } from './call/call-interface';
+import { deadlineToMs, type Call, type Deadline } from './call/call-interface';
 import { TransportCall, type CallHost, type CallSettings } from './call/transport-call';
 import {
   DEFAULT_MAX_ATTEMPTS_LIMIT,
@@ -202,8 +202,7 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
     callback: (error?: Error) => void,
   ): void {
     if (this.closed) throw new Error('Channel has been shut down');
-    const at = deadline instanceof Date ? deadline.getTime() : deadline;
-    this.csMgr.watch(currentState, at, callback);
+    this.csMgr.watch(currentState, deadlineToMs(deadline), callback);
   }
 
   /** Creates a call; it is routed to a connection when started. */
@@ -538,7 +537,7 @@ function asParentCall(call: unknown): ParentCall | null {
 }
 
 function minDeadline(a: Deadline, b: Deadline): number {
-  return Math.min(a instanceof Date ? a.getTime() : a, b instanceof Date ? b.getTime() : b);
+  return Math.min(deadlineToMs(a), deadlineToMs(b));
 }
 
 function numberOption(v: string | number | undefined): number | undefined {

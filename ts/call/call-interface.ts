@@ -20,6 +20,11 @@ export interface StatusObject {
 /** Absolute deadline: a Date, milliseconds since the epoch, or Infinity for none. */
 export type Deadline = Date | number;
 
+/** A {@link Deadline} as milliseconds since the epoch (Infinity for none). */
+export function deadlineToMs(deadline: Deadline): number {
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
 /** Receives what the server sends, in order. `onReceiveStatus` is called exactly once, last. */
 export interface CallListener {
   onReceiveMetadata(metadata: Metadata): void;

@@ -13,7 +13,13 @@ import type { CallCredentials } from '../credentials';
 import { durationToMs, parseDuration } from '../duration';
 import { Metadata } from '../metadata';
 import type { HedgingPolicy, RetryPolicy } from '../service-config';
-import type { Call, CallListener, StartOptions, StatusObject } from './call-interface';
+import {
+  deadlineToMs,
+  type Call,
+  type CallListener,
+  type StartOptions,
+  type StatusObject,
+} from './call-interface';
 import type { MessageBufferTracker, RetryThrottler } from './retry-throttler';
 import { isRefusedStream, type CallSettings } from './transport-call';
 
@@ -156,7 +162,7 @@ export class RetryingCall implements Call {
     private readonly config: RetryConfig,
     private readonly throttler: RetryThrottler | undefined,
   ) {
-    const callerDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
+    const callerDeadline = deadlineToMs(deadline);
     this.deadline =
       config.timeoutMs === undefined
         ? callerDeadline

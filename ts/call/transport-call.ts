@@ -9,7 +9,13 @@ import { Metadata } from '../metadata';
 import type { NativeConnection } from '../transport/native-connection';
 import { encodeMetadata } from '../transport/metadata-codec';
 import { nativeTransport, type StreamHandler } from '../transport/native-transport';
-import type { Call, CallListener, Deadline, StartOptions } from './call-interface';
+import {
+  deadlineToMs,
+  type Call,
+  type CallListener,
+  type Deadline,
+  type StartOptions,
+} from './call-interface';
 
 /** What a call needs from its channel. */
 export interface CallHost {
@@ -97,7 +103,7 @@ export class TransportCall implements Call, StreamHandler {
   ) {
     this.maxReceive = settings.maxReceive;
     this.maxSend = settings.maxSend;
-    this.callerDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.callerDeadline = deadlineToMs(deadline);
     this.deadline = this.deadlineWith(settings);
     this.transparentRetry = settings.transparentRetry === true;
   }
@@ -419,8 +425,7 @@ export class TransportCall implements Call, StreamHandler {
 
   /** Remaining time in ms: -1 for no deadline, 0 when already expired. */
   private timeoutMs(): number {
-    const d = this.deadline;
-    const at = d instanceof Date ? d.getTime() : d;
+    const at = deadlineToMs(this.deadline);
     if (at === Infinity || Number.isNaN(at)) return -1;
     return Math.max(0, at - Date.now());
   }

@@ -2,7 +2,7 @@
 // channel's `createCall` takes. The shape follows nice-grpc's CallOptions
 // (`metadata`, `signal`, `onHeader`, `onTrailer`) with Connect-ES's relative
 // `timeout` next to grpc-js's absolute `deadline`.
-import type { Call, Deadline } from '../call/call-interface';
+import { deadlineToMs, type Call, type Deadline } from '../call/call-interface';
 import type { ChannelInterface } from '../channel-interface';
 import type { CallCredentials } from '../credentials';
 import { Metadata, type MetadataValue } from '../metadata';
@@ -93,8 +93,7 @@ function fromRecord(
  */
 export function deadlineOf(options: ModernCallOptions): number {
   const { timeout, deadline } = options;
-  let at =
-    deadline === undefined ? Infinity : deadline instanceof Date ? deadline.getTime() : deadline;
+  let at = deadline === undefined ? Infinity : deadlineToMs(deadline);
   if (timeout !== undefined) {
     if (typeof timeout !== 'number' || Number.isNaN(timeout)) {
       throw new TypeError(
