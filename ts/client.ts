@@ -6,13 +6,13 @@
 import { unaryCallerStack } from './call/caller-stack';
 import { Channel, type ChannelOptions } from './channel';
 import type { ChannelInterface } from './channel-interface';
-import type { Call, CallListener, Deadline } from './call/call-interface';
+import type { Call, Deadline } from './call/call-interface';
 import {
   ClientDuplexStream,
   ClientReadableStream,
   ClientUnaryCall,
   ClientWritableStream,
-  serializationFailure,
+  startWithRequest,
   type UnaryCallback,
 } from './call/client-calls';
 import {
@@ -28,7 +28,7 @@ import {
   StreamResponseListener,
   UnaryResponseListener,
 } from './call/response-listeners';
-import { ConnectivityState, Status } from './constants';
+import { ConnectivityState } from './constants';
 import type { CallCredentials, ChannelCredentials } from './credentials';
 import type { ClientMethodDefinition } from './make-client';
 import { Metadata } from './metadata';
@@ -104,29 +104,6 @@ function unaryArguments<ResponseType>(
     throw new Error('Incorrect arguments passed');
   }
   return { metadata: arg1, options: arg2, callback: arg3 };
-}
-
-/**
- * Starts a call whose only request travels with the headers. A request that
- * cannot be serialized still starts the call, so that the failure reaches
- * the listener as a status, exactly like any other failure.
- */
-function startWithRequest<RequestType>(
-  call: Call,
-  metadata: Metadata,
-  listener: CallListener,
-  serialize: (value: RequestType) => Buffer,
-  argument: RequestType,
-): void {
-  let message: Buffer;
-  try {
-    message = serialize(argument);
-  } catch (error) {
-    call.start(metadata, listener);
-    call.cancelWithStatus(Status.INTERNAL, serializationFailure(error));
-    return;
-  }
-  call.start(metadata, listener, { message, halfClose: true });
 }
 
 /**

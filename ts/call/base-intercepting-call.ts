@@ -11,7 +11,7 @@ import { Status } from '../constants';
 import type { ClientMethodDefinition } from '../make-client';
 import { Metadata } from '../metadata';
 import type { Call, CallListener, StartOptions, StatusObject } from './call-interface';
-import { errorMessage, serializationFailure } from './client-calls';
+import { parseFailure, serializationFailure } from './client-calls';
 import type { InterceptingCallInterface, MessageContext } from './client-interceptors';
 import type { InterceptingListener } from './intercepting-listener';
 
@@ -143,7 +143,7 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
       // from inside cancelWithStatus.
       this.readError = {
         code: Status.INTERNAL,
-        details: `Response message parsing error: ${errorMessage(error)}`,
+        details: parseFailure(error),
         metadata: new Metadata(),
       };
       this.call.cancelWithStatus(this.readError.code, this.readError.details);

@@ -5,7 +5,7 @@ import { EventEmitter } from 'events';
 import { Duplex, Readable, Writable } from 'stream';
 import { Status } from '../constants';
 import type { Metadata } from '../metadata';
-import type { Call, StatusObject } from './call-interface';
+import type { Call, CallListener, StatusObject } from './call-interface';
 import type { InterceptingCallInterface } from './client-interceptors';
 
 /**
@@ -206,6 +206,38 @@ export function errorMessage(error: unknown): string {
  */
 export function serializationFailure(error: unknown): string {
   return `Request message serialization failure: ${errorMessage(error)}`;
+}
+
+/**
+ * Status details for a response that cannot be deserialized; grpc-js's wording.
+ * @internal
+ */
+export function parseFailure(error: unknown): string {
+  return `Response message parsing error: ${errorMessage(error)}`;
+}
+
+/**
+ * Starts a call whose only request travels with the headers. A request that
+ * cannot be serialized still starts the call, so that the failure reaches
+ * the listener as a status, exactly like any other failure.
+ * @internal
+ */
+export function startWithRequest<RequestType>(
+  call: Call,
+  metadata: Metadata,
+  listener: CallListener,
+  serialize: (value: RequestType) => Buffer,
+  argument: RequestType,
+): void {
+  let message: Buffer;
+  try {
+    message = serialize(argument);
+  } catch (error) {
+    call.start(metadata, listener);
+    call.cancelWithStatus(Status.INTERNAL, serializationFailure(error));
+    return;
+  }
+  call.start(metadata, listener, { message, halfClose: true });
 }
 
 // Shared by the writable and duplex streams, which cannot share a base class.

@@ -7,7 +7,7 @@ import type { Readable } from 'stream';
 import { Status } from '../constants';
 import { Metadata } from '../metadata';
 import type { Call, CallListener, StatusObject } from './call-interface';
-import { callErrorFromStatus, errorMessage, type UnaryCallback } from './client-calls';
+import { callErrorFromStatus, parseFailure, type UnaryCallback } from './client-calls';
 import type { InterceptingCallInterface } from './client-interceptors';
 import type { InterceptingListener } from './intercepting-listener';
 
@@ -22,12 +22,8 @@ function callerFrames(error: Error | null): string {
 
 // grpc-js reports a response that cannot be parsed with this status in place
 // of the status the call then ends with.
-function parseFailure(error: unknown): StatusObject {
-  return {
-    code: Status.INTERNAL,
-    details: `Response message parsing error: ${errorMessage(error)}`,
-    metadata: new Metadata(),
-  };
+function parseFailureStatus(error: unknown): StatusObject {
+  return { code: Status.INTERNAL, details: parseFailure(error), metadata: new Metadata() };
 }
 
 /**
@@ -70,7 +66,7 @@ export class UnaryResponseListener<ResponseType> implements CallListener {
     } catch (error) {
       // Recorded before cancelling: the transport may report the status
       // from inside cancelWithStatus.
-      this.readError = parseFailure(error);
+      this.readError = parseFailureStatus(error);
       this.call.cancelWithStatus(this.readError.code, this.readError.details);
       return;
     }
@@ -138,7 +134,7 @@ export class StreamResponseListener<ResponseType> implements CallListener {
     } catch (error) {
       // Recorded before cancelling: the transport may report the status
       // from inside cancelWithStatus.
-      this.readError = parseFailure(error);
+      this.readError = parseFailureStatus(error);
       this.call.cancelWithStatus(this.readError.code, this.readError.details);
       return;
     }

@@ -9,7 +9,7 @@
 // the loop body) cancels the call, so nothing keeps arriving for a reader
 // that is gone.
 import type { Call, StatusObject } from '../call/call-interface';
-import { errorMessage, serializationFailure } from '../call/client-calls';
+import { parseFailure, serializationFailure, startWithRequest } from '../call/client-calls';
 import type { ChannelInterface } from '../channel-interface';
 import { Status } from '../constants';
 import type { Metadata } from '../metadata';
@@ -62,10 +62,7 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
     try {
       value = this.deserialize(message);
     } catch (error) {
-      this.call.cancelWithStatus(
-        Status.INTERNAL,
-        `Response message parsing error: ${errorMessage(error)}`,
-      );
+      this.call.cancelWithStatus(Status.INTERNAL, parseFailure(error));
       return;
     }
     if (this.waiters.length > 0) {
@@ -208,15 +205,7 @@ export class ServerStreamingCall<Req, Res> extends ResponseQueue<Res> {
       return;
     }
     this.watch(signal);
-    let message: Buffer;
-    try {
-      message = pending.serialize(pending.request);
-    } catch (error) {
-      this.call.start(pending.metadata, this);
-      this.call.cancelWithStatus(Status.INTERNAL, serializationFailure(error));
-      return;
-    }
-    this.call.start(pending.metadata, this, { message, halfClose: true });
+    startWithRequest(this.call, pending.metadata, this, pending.serialize, pending.request);
   }
 
   protected override started(): boolean {

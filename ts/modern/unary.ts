@@ -4,7 +4,7 @@
 // between: the listener below is the whole per-call state.
 import type { Call, StatusObject } from '../call/call-interface';
 import { unaryCallerStack } from '../call/caller-stack';
-import { errorMessage, serializationFailure } from '../call/client-calls';
+import { parseFailure, startWithRequest } from '../call/client-calls';
 import type { ChannelInterface } from '../channel-interface';
 import { Status } from '../constants';
 import type { Metadata } from '../metadata';
@@ -52,10 +52,7 @@ class SingleResponseState<Res> extends CallState {
     try {
       this.response = this.deserialize(message);
     } catch (error) {
-      this.call.cancelWithStatus(
-        Status.INTERNAL,
-        `Response message parsing error: ${errorMessage(error)}`,
-      );
+      this.call.cancelWithStatus(Status.INTERNAL, parseFailure(error));
       return;
     }
     this.received = true;
@@ -98,16 +95,7 @@ export function unaryCall<Req, Res>(
   }
   const state = new SingleResponseState(call, options, method.deserialize, unaryCallerStack());
   state.watch(signal);
-  let message: Buffer;
-  try {
-    message = method.serialize(request);
-  } catch (error) {
-    // Started anyway so that the failure arrives as a status, like every other one.
-    call.start(metadata, state);
-    call.cancelWithStatus(Status.INTERNAL, serializationFailure(error));
-    return state.promise;
-  }
-  call.start(metadata, state, { message, halfClose: true });
+  startWithRequest(call, metadata, state, method.serialize, request);
   return state.promise;
 }
 
