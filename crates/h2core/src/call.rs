@@ -280,15 +280,19 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     let mut ready = std::pin::pin!(send_request.ready());
     let mut send_request = loop {
         tokio::select! {
+            // Commands first: a call cancelled before its task ran (deferred
+            // mode: in the turn it was started) finds its mailbox closed and a
+            // stream slot ready at once, and must not be sent.
+            biased;
+            c = cmds.recv() => match c {
+                None => return End::Cancelled,
+                Some(cmd) => early.push(cmd),
+            },
             r = &mut ready => match r {
                 Ok(sr) => break sr,
                 Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
             },
             _ = &mut sleep, if has_deadline => return deadline_exceeded(),
-            c = cmds.recv() => match c {
-                None => return End::Cancelled,
-                Some(cmd) => early.push(cmd),
-            },
         }
     };
     let end_on_headers = half_close && first.is_none();

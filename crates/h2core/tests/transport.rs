@@ -2192,3 +2192,32 @@ async fn stream_above_goaway_last_stream_id_is_refused() {
     })
     .await;
 }
+
+/// A call cancelled in the same turn it was started (deferred mode: before
+/// the flush spawns its task) must never reach the server, even though its
+/// connection has a stream slot ready at the same moment.
+#[tokio::test]
+async fn a_call_cancelled_before_flush_never_reaches_the_server() {
+    bounded(async {
+        let (arrived_tx, mut arrived) = mpsc::unbounded_channel();
+        let (reset_tx, _resets) = mpsc::unbounded_channel();
+        let server = start_server(Builder::new(), hanging_handler(arrived_tx, reset_tx)).await;
+        let mut c = Client::new();
+        let conn = c.connect_tcp(server.addr).await;
+        c.t.set_deferred(true);
+        for _ in 0..50 {
+            let id = c.start_unary(conn, "/hang", b"never");
+            c.t.cancel(id);
+        }
+        c.t.flush();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            arrived.try_recv().is_err(),
+            "a cancelled call reached the server"
+        );
+        assert_eq!(c.t.active_streams(), 0);
+        c.t.set_deferred(false);
+        c.assert_healthy(conn, "cancels before flush").await;
+    })
+    .await;
+}
