@@ -446,7 +446,6 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     }
 }
 
-/// What became of one embedder command.
 /// The send side's queue of embedder commands. Commands are applied in order;
 /// once a write leaves the stream without send capacity, later ones wait
 /// here. The mailbox is still polled meanwhile, so a cancel is seen at once
@@ -489,6 +488,7 @@ impl Writes {
     }
 }
 
+/// What became of one embedder command.
 enum Applied {
     Done,
     /// The write went to h2 but the stream has no send capacity left: later

@@ -164,7 +164,8 @@ impl RecvEncoding {
 /// the limit whatever the compressed data claims to expand to.
 pub fn decompress(enc: &RecvEncoding, data: &[u8], limit: usize) -> Result<Bytes, Status> {
     match enc {
-        RecvEncoding::Identity => Err(Status::new(
+        // `from_header` never yields Known(Identity); identity is Identity.
+        RecvEncoding::Identity | RecvEncoding::Known(Encoding::Identity) => Err(Status::new(
             Code::Internal,
             "Received compressed message but \"grpc-encoding\" header was identity",
         )),
@@ -172,7 +173,6 @@ pub fn decompress(enc: &RecvEncoding, data: &[u8], limit: usize) -> Result<Bytes
             Code::Internal,
             format!("Compression method not supported: {name}"),
         )),
-        RecvEncoding::Known(Encoding::Identity) => Ok(Bytes::copy_from_slice(data)),
         RecvEncoding::Known(Encoding::Deflate) => {
             bounded_read(ZlibDecoder::new(data), data.len(), limit, "deflate")
         }

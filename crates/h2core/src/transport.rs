@@ -13,7 +13,7 @@ use http::HeaderMap;
 use tokio::runtime::Runtime;
 
 use crate::call::{self, build_request, CallTask, Cmd};
-use crate::compression::{Encoding, SendCompression};
+use crate::compression::Encoding;
 use crate::connection::{drive, ConnHandle, ConnectOptions};
 use crate::event::{ConnEvent, Event};
 use crate::framing::encode_message;
@@ -92,8 +92,6 @@ pub struct StartCall<'a> {
     pub half_close: bool,
     /// Overrides the connection's receive limit for this call.
     pub max_receive_message_length: Option<usize>,
-    /// Overrides the connection's send compression for this call.
-    pub compression: Option<SendCompression>,
 }
 
 fn runtime() -> &'static Runtime {
@@ -226,7 +224,7 @@ impl Transport {
                         conn.send_request.get().cloned().ok_or_else(|| {
                             Status::new(Code::Unavailable, "Connection is not ready")
                         })?;
-                    let mut compression = call.compression.unwrap_or(conn.compression);
+                    let mut compression = conn.compression;
                     let request = build_request(
                         &conn,
                         call.path,

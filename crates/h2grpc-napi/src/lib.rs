@@ -284,9 +284,6 @@ impl NativeTransport {
             } else {
                 None
             },
-            // The channel's choice travels in the connection's options and a
-            // call's override in its metadata, so this crossing stays as is.
-            compression: None,
         })
     }
 
