@@ -8,7 +8,13 @@
 import { isIPv4 } from 'node:net';
 import type { ProxyConfig } from './native/binding';
 import { DEFAULT_PORT } from './resolver/resolver-dns';
-import { parseUri, splitHostPort, uriToString, type GrpcUri } from './resolver/uri-parser';
+import {
+  combineHostPort,
+  parseUri,
+  splitHostPort,
+  type GrpcUri,
+  type HostPort,
+} from './resolver/uri-parser';
 
 /** The channel's target after proxy mapping, and the tunnel its connections request. */
 export interface ProxyMapResult {
@@ -24,26 +30,13 @@ interface ProxyInfo {
 }
 
 function getProxyInfo(): ProxyInfo | null {
-  let envVar: string;
-  let value: string;
-  if (process.env.grpc_proxy) {
-    envVar = 'grpc_proxy';
-    value = process.env.grpc_proxy;
-  } else if (process.env.https_proxy) {
-    envVar = 'https_proxy';
-    value = process.env.https_proxy;
-  } else if (process.env.http_proxy) {
-    envVar = 'http_proxy';
-    value = process.env.http_proxy;
-  } else {
-    return null;
-  }
+  const value = process.env.grpc_proxy || process.env.https_proxy || process.env.http_proxy;
+  if (!value) return null;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     // grpc-js logs and connects directly; so do we (without the log).
-    void envVar;
     return null;
   }
   if (url.protocol !== 'http:') return null;
@@ -82,14 +75,15 @@ function basicAuth(creds: string): string {
   return 'Basic ' + Buffer.from(creds).toString('base64');
 }
 
-/** The CONNECT request target for a gRPC target: `host:port`, port 443 by default. */
-function connectTarget(target: string): string | null {
+/** The CONNECT request target for a gRPC target's host: `host:port`, port 443 by default. */
+function connectTarget(hostPort: HostPort): string {
+  return combineHostPort({ host: hostPort.host, port: hostPort.port ?? DEFAULT_PORT });
+}
+
+function parseConnectTarget(target: string): string | null {
   const parsed = parseUri(target);
-  if (parsed === null) return null;
-  const hostPort = splitHostPort(parsed.path);
-  if (hostPort === null) return null;
-  const host = hostPort.host.includes(':') ? `[${hostPort.host}]` : hostPort.host;
-  return `${host}:${hostPort.port ?? DEFAULT_PORT}`;
+  const hostPort = parsed === null ? null : splitHostPort(parsed.path);
+  return hostPort === null ? null : connectTarget(hostPort);
 }
 
 /**
@@ -105,7 +99,7 @@ export function mapProxyName(
 ): ProxyMapResult {
   const explicit = options['grpc.http_connect_target'];
   if (typeof explicit === 'string') {
-    const to = connectTarget(explicit);
+    const to = parseConnectTarget(explicit);
     if (to === null) return { target };
     const creds = options['grpc.http_connect_creds'];
     return {
@@ -119,8 +113,7 @@ export function mapProxyName(
   if (info === null) return { target };
   const hostPort = splitHostPort(target.path);
   if (hostPort === null || bypassesProxy(hostPort.host)) return { target };
-  const to = connectTarget(uriToString(target));
-  if (to === null) return { target };
+  const to = connectTarget(hostPort);
   return {
     target: { scheme: 'dns', path: info.address },
     proxy: {

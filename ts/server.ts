@@ -91,9 +91,8 @@ function adoptMetadata(handler: Delegate.UntypedHandleCall): Delegate.UntypedHan
     };
     if (incoming instanceof loadServerDelegate().Metadata && incoming.internalRepr !== undefined) {
       const md = new Metadata(incoming.getOptions?.());
-      for (const [key, values] of incoming.internalRepr) {
-        md.internalRepr.set(key, values.slice());
-      }
+      // merge reads only internalRepr, which grpc-js's Metadata has too.
+      md.merge(incoming as unknown as Metadata);
       call.metadata = md;
     }
     return (handler as (...a: unknown[]) => unknown).call(this, call, ...rest);
@@ -177,10 +176,6 @@ export const getChannelzServiceDefinition: typeof Delegate.getChannelzServiceDef
 /** grpc-js's channelz handlers, from the delegate package. */
 export const getChannelzHandlers: typeof Delegate.getChannelzHandlers =
   lazyExport('getChannelzHandlers');
-/** grpc-js's `StatusBuilder`, from the delegate package. */
-export const StatusBuilder: typeof Delegate.StatusBuilder = lazyExport('StatusBuilder');
-/** Instance type of {@link StatusBuilder} (a class in grpc-js, so usable as a type too). */
-export type StatusBuilder = Delegate.StatusBuilder;
 /** grpc-js's ORCA `ServerMetricRecorder`, from the delegate package. */
 export const ServerMetricRecorder: typeof Delegate.ServerMetricRecorder =
   lazyExport('ServerMetricRecorder');
