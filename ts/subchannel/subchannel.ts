@@ -139,8 +139,7 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   resetBackoff(): void {
     this.backoff.reset();
     if (this.backoffTimer !== null) {
-      clearTimeout(this.backoffTimer);
-      this.backoffTimer = null;
+      this.clearBackoffTimer();
       this.endBackoff();
     }
   }
@@ -156,7 +155,7 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
       // The config object is the channel's own (shared by reference), so the
       // channel's later subchannels start throttled too, like grpc-js's
       // `throttleKeepalive`.
-      this.config.keepaliveTimeMs = keepalive * 2;
+      this.throttleKeepalive(keepalive * 2);
       conn.tooManyPings = false;
     }
     switch (state) {

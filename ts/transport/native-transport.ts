@@ -61,36 +61,26 @@ export class NativeTransport {
   // at once; a further wake waits for setImmediate (after this poll phase),
   // and meanwhile the native side, finding its wake flag still set, stays
   // quiet and keeps queueing.
+  // `drainedThisTurn` also means a `turnEnd` is scheduled: the two are set
+  // and cleared together.
   private drainedThisTurn = false;
   private drainDeferred = false;
-  private turnEndScheduled = false;
   private readonly onWake = (): void => {
-    if (!this.drainedThisTurn) {
-      this.drainedThisTurn = true;
-      this.scheduleTurnEnd();
-      this.drain();
-    } else {
+    if (this.drainedThisTurn) {
       this.drainDeferred = true;
-      this.scheduleTurnEnd();
+      return;
     }
+    this.drainedThisTurn = true;
+    setImmediate(this.turnEnd);
+    this.drain();
   };
   private readonly turnEnd = (): void => {
-    this.turnEndScheduled = false;
     this.drainedThisTurn = false;
     if (this.drainDeferred) {
       this.drainDeferred = false;
-      this.drainedThisTurn = true;
-      this.scheduleTurnEnd();
-      this.drain();
+      this.onWake();
     }
   };
-
-  private scheduleTurnEnd(): void {
-    if (!this.turnEndScheduled) {
-      this.turnEndScheduled = true;
-      setImmediate(this.turnEnd);
-    }
-  }
 
   // Calls and messages started during one turn of the event loop reach the
   // I/O thread together: one wake-up and one socket write for the batch,
