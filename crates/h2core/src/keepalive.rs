@@ -52,6 +52,8 @@ pub enum Action {
     TimedOut,
 }
 
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 #[derive(Debug)]
 pub struct Keepalive {
     time: Duration,
@@ -64,9 +66,11 @@ impl Keepalive {
     /// `None` when keepalive is disabled.
     pub fn new(opts: &KeepaliveOptions) -> Option<Keepalive> {
         let time = opts.time.filter(|t| !t.is_zero())?;
+        // `Instant + Duration` panics on overflow; a century is "never" here,
+        // and an embedder may pass anything (JS numbers up to 1e308 ms).
         Some(Keepalive {
-            time,
-            timeout: opts.timeout,
+            time: time.min(FOREVER),
+            timeout: opts.timeout.min(FOREVER),
             permit_without_calls: opts.permit_without_calls,
             state: State::Stopped,
         })
@@ -134,6 +138,22 @@ mod tests {
             permit_without_calls: permit,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn huge_times_never_overflow_the_clock() {
+        let mut k = Keepalive::new(&KeepaliveOptions {
+            time: Some(Duration::MAX),
+            timeout: Duration::MAX,
+            permit_without_calls: true,
+        })
+        .unwrap();
+        let now = Instant::now();
+        assert_eq!(k.poll(now, true), Action::Nothing);
+        k.state = State::Timer(now);
+        assert_eq!(k.poll(now, true), Action::SendPing);
+        k.on_ack(now, true);
+        assert_eq!(k.poll(now, true), Action::Nothing);
     }
 
     fn ms(n: u64) -> Duration {
