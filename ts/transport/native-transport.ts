@@ -43,6 +43,8 @@ export class NativeTransport {
   private readonly handle: NativeTransportHandle;
   private readonly streams = new Map<number, StreamHandler>();
   private readonly conns = new Map<number, ConnectionHandler>();
+  /** Connections still being set up (dial, proxy, TLS, HTTP/2 preface). */
+  private readonly connecting = new Set<number>();
   private refed = false;
   private flushScheduled = false;
   private readonly flushNow = (): void => {
@@ -96,6 +98,7 @@ export class NativeTransport {
   connect(address: string, config: ConnectConfig, handler: ConnectionHandler): number {
     const id = this.handle.connect(address, config);
     this.conns.set(id, handler);
+    this.connecting.add(id);
     this.updateRef();
     return id;
   }
@@ -154,9 +157,12 @@ export class NativeTransport {
   }
 
   // A process with calls in flight or connections being set up must not exit;
-  // an idle one must be free to. Only the transitions cross into native code.
+  // an idle one must be free to, as with grpc-js: an idle READY connection
+  // (and its keepalive pings, which run natively) never holds the event loop.
+  // Calls waiting for a pick hold it from the picker (`PickerWrapper`). Only
+  // the transitions cross into native code.
   private updateRef(): void {
-    const want = this.streams.size > 0 || this.conns.size > 0;
+    const want = this.streams.size > 0 || this.connecting.size > 0;
     if (want !== this.refed) {
       this.refed = want;
       this.handle.setRef(want);
@@ -200,6 +206,7 @@ export class NativeTransport {
       try {
         switch (kind) {
           case Kind.Ready:
+            this.connecting.delete(id);
             this.conns.get(id)?.onReady();
             break;
           case Kind.GoAway: {
@@ -217,6 +224,7 @@ export class NativeTransport {
             pos += 4 + len;
             const handler = this.conns.get(id);
             this.conns.delete(id);
+            this.connecting.delete(id);
             handler?.onClosed(reason);
             break;
           }
