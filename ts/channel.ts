@@ -213,6 +213,10 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
     parentCall: unknown,
     propagateFlags: number | null | undefined,
   ): Call {
+    // grpc-js's check: anything else could only mean "no deadline" by accident.
+    if (!(typeof deadline === 'number' || deadline instanceof Date)) {
+      throw new TypeError('Channel#createCall: deadline must be a number or Date');
+    }
     const parent = asParentCall(parentCall);
     const flags = propagateFlags ?? Propagate.DEFAULTS;
     if (parent !== null && (flags & Propagate.DEADLINE) !== 0) {

@@ -20,9 +20,15 @@ export interface StatusObject {
 /** Absolute deadline: a Date, milliseconds since the epoch, or Infinity for none. */
 export type Deadline = Date | number;
 
-/** A {@link Deadline} as milliseconds since the epoch (Infinity for none). */
+/**
+ * A {@link Deadline} as milliseconds since the epoch: Infinity for none, and
+ * for anything that is no time (NaN, an invalid Date, a value of another
+ * type from untyped code), so that every timer and `Math.min` downstream
+ * sees a number that means something.
+ */
 export function deadlineToMs(deadline: Deadline): number {
-  return deadline instanceof Date ? deadline.getTime() : deadline;
+  const ms: unknown = deadline instanceof Date ? deadline.getTime() : deadline;
+  return typeof ms === 'number' && !Number.isNaN(ms) ? ms : Infinity;
 }
 
 /** Receives what the server sends, in order. `onReceiveStatus` is called exactly once, last. */

@@ -5,6 +5,7 @@
 import { Status } from '../constants';
 import type { CallCredentials } from '../credentials';
 import { applyCallCredentials } from './call-credentials';
+import { LongTimer } from '../long-timer';
 import { Metadata } from '../metadata';
 import type { NativeConnection } from '../transport/native-connection';
 import { encodeMetadata } from '../transport/metadata-codec';
@@ -68,7 +69,7 @@ export class TransportCall implements Call, StreamHandler {
   /** Bytes written since the last ack; the budget below bounds them. */
   private unackedBytes = 0;
   private pendingAcks = 0;
-  private deadlineTimer: NodeJS.Timeout | null = null;
+  private deadlineTimer: LongTimer | null = null;
   private peer = '';
   private conn: NativeConnection | null = null;
   /** Whether the channel counts this call as active (it was dispatched). */
@@ -258,7 +259,8 @@ export class TransportCall implements Call, StreamHandler {
     if (this.state !== 'waiting') return;
     const timeout = this.timeoutMs();
     if (timeout < 0 || this.deadlineTimer !== null) return;
-    this.deadlineTimer = setTimeout(() => {
+    // A LongTimer: a deadline past Node's timer limit must not fire after 1 ms.
+    this.deadlineTimer = new LongTimer(() => {
       this.deadlineTimer = null;
       if (this.state !== 'waiting') return;
       this.host.abandon(this);
@@ -418,7 +420,7 @@ export class TransportCall implements Call, StreamHandler {
 
   private clearDeadlineTimer(): void {
     if (this.deadlineTimer !== null) {
-      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer.clear();
       this.deadlineTimer = null;
     }
   }
