@@ -45,6 +45,7 @@ import { ResolverWrapper, type ResolverUpdate } from './resolver/resolver-wrappe
 import { parseUri, splitHostPort, type GrpcUri } from './resolver/uri-parser';
 import { getMethodConfig, validateServiceConfig, type ServiceConfig } from './service-config';
 import { durationToMs } from './duration';
+import { MAX_TIMER_DELAY_MS } from './long-timer';
 import { backoffFromOptions, type BackoffOptions } from './subchannel/backoff';
 import { VERSION } from './version';
 
@@ -62,6 +63,8 @@ interface MethodSettings extends CallSettings {
 
 /** grpc-go's default idle timeout: 30 minutes. */
 const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60 * 1000;
+/** grpc-js's floor: a smaller value would close the connection after every call. */
+const MIN_IDLE_TIMEOUT_MS = 1000;
 
 /**
  * A connection to a gRPC service, shared by every client created on it.
@@ -141,8 +144,7 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
       DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH;
     this.maxSend =
       numberOption(options['grpc.max_send_message_length']) ?? DEFAULT_MAX_SEND_MESSAGE_LENGTH;
-    this.idleTimeoutMs =
-      numberOption(options['grpc.client_idle_timeout_ms']) ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.idleTimeoutMs = idleTimeoutOption(options['grpc.client_idle_timeout_ms']);
     this.backoff = backoffFromOptions(options);
     const userAgent = [
       options['grpc.primary_user_agent'],
@@ -542,6 +544,17 @@ function asParentCall(call: unknown): ParentCall | null {
 
 function minDeadline(a: Deadline, b: Deadline): number {
   return Math.min(deadlineToMs(a), deadlineToMs(b));
+}
+
+/**
+ * `grpc.client_idle_timeout_ms`, at least 1 s as in grpc-js. Anything longer
+ * than Node's longest timer (Infinity included) is that timer, about 24.8
+ * days: grpc-js hands such values to setTimeout, and its idle timer then
+ * fires every 1 ms without ever idling. Not a number: the default.
+ */
+function idleTimeoutOption(v: string | number | undefined): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) return DEFAULT_IDLE_TIMEOUT_MS;
+  return Math.min(Math.max(v, MIN_IDLE_TIMEOUT_MS), MAX_TIMER_DELAY_MS);
 }
 
 function numberOption(v: string | number | undefined): number | undefined {
