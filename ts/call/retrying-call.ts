@@ -11,6 +11,7 @@
 import { Status } from '../constants';
 import type { CallCredentials } from '../credentials';
 import { durationToMs, parseDuration } from '../duration';
+import { LongTimer } from '../long-timer';
 import { Metadata } from '../metadata';
 import type { HedgingPolicy, RetryPolicy } from '../service-config';
 import {
@@ -149,8 +150,12 @@ export class RetryingCall implements Call {
   private attemptCount = 0;
   private transparentRetryUsed = false;
   private nextBackoffMs = 0;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private hedgingTimer: NodeJS.Timeout | null = null;
+  /**
+   * What the call waits on between attempts (backoff, pushback): cleared when
+   * it commits or ends, so no timer outlives the call.
+   */
+  private readonly waits = new Set<LongTimer>();
+  private hedgingTimer: LongTimer | null = null;
   /** The whole call's deadline, ms since the epoch (Infinity: none). */
   private readonly deadline: number;
 
@@ -385,11 +390,11 @@ export class RetryingCall implements Call {
           this.finish(attempt, status);
           return;
         }
-        setTimeout(() => {
+        this.wait(pushback ?? 0, () => {
           this.maybeStartHedgingAttempt();
           // That was the last attempt: its status is the call's.
           if (!this.attempts.some((a) => a.active)) this.finish(attempt, status);
-        }, pushback ?? 0);
+        });
         return;
       }
       default:
@@ -425,28 +430,35 @@ export class RetryingCall implements Call {
       delay = pushback;
       this.nextBackoffMs = retry.initialBackoffMs;
     }
-    const remaining = this.deadline - Date.now();
-    if (remaining <= delay) {
-      // The deadline comes first: the call ends then, as grpc-js's deadline timer ends it.
-      this.retryTimer = setTimeout(
-        () => {
-          this.retryTimer = null;
-          if (this.state !== 'done')
-            this.cancelWithStatus(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
-        },
-        Math.max(0, remaining),
-      );
-      return;
-    }
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+    this.wait(delay, () => {
       if (this.state !== 'retry' || !(this.throttler?.canRetryCall() ?? true)) {
         this.finish(attempt, status);
         return;
       }
       this.attemptCount++;
       this.startAttempt();
-    }, delay);
+    });
+  }
+
+  /**
+   * Runs `next` after `delayMs`, unless the call's deadline comes first: then
+   * the call ends DEADLINE_EXCEEDED, as grpc-js's deadline timer ends it. A
+   * LongTimer, so that a pushback past Node's timer limit is not 1 ms.
+   */
+  private wait(delayMs: number, next: () => void): void {
+    const remaining = this.deadline - Date.now();
+    const deadlineFirst = remaining <= delayMs;
+    const timer = new LongTimer(
+      () => {
+        this.waits.delete(timer);
+        if (!deadlineFirst) next();
+        else if (this.state !== 'done') {
+          this.cancelWithStatus(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+        }
+      },
+      deadlineFirst ? remaining : delayMs,
+    );
+    this.waits.add(timer);
   }
 
   private maybeStartHedgingAttempt(): void {
@@ -457,22 +469,21 @@ export class RetryingCall implements Call {
   }
 
   private maybeStartHedgingTimer(): void {
-    if (this.hedgingTimer !== null) clearTimeout(this.hedgingTimer);
+    this.hedgingTimer?.clear();
     this.hedgingTimer = null;
     const hedging = this.config.hedging;
     if (this.state !== 'hedging' || hedging === undefined) return;
     if (this.attemptCount >= this.config.maxAttempts) return;
-    this.hedgingTimer = setTimeout(() => {
+    this.hedgingTimer = new LongTimer(() => {
       this.hedgingTimer = null;
       this.maybeStartHedgingAttempt();
-    }, hedging.hedgingDelayMs);
-    this.hedgingTimer.unref?.();
+    }, hedging.hedgingDelayMs).unref();
   }
 
   private clearTimers(): void {
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    if (this.hedgingTimer !== null) clearTimeout(this.hedgingTimer);
-    this.retryTimer = null;
+    for (const timer of this.waits) timer.clear();
+    this.waits.clear();
+    this.hedgingTimer?.clear();
     this.hedgingTimer = null;
   }
 
