@@ -118,12 +118,20 @@ pub struct NativeTransport {
     refed: bool,
 }
 
+/// A century, in ms: "never" for any timeout, and far from where
+/// `Duration::from_secs_f64` panics or `Instant + Duration` overflows.
+const FOREVER_MS: f64 = 100.0 * 365.0 * 24.0 * 3600.0 * 1000.0;
+
+/// A JS duration in ms: `None` for NaN and negative values (the option's
+/// default, or no deadline); anything longer than a century (up to Infinity)
+/// is a century. A JS number can be up to 1.8e308, so without the cap a huge
+/// option or a far deadline would panic here (connect throwing, the call
+/// ending INTERNAL).
 fn duration_ms(ms: f64) -> Option<Duration> {
-    if ms.is_finite() && ms >= 0.0 {
-        Some(Duration::from_secs_f64(ms / 1000.0))
-    } else {
-        None
+    if ms.is_nan() || ms < 0.0 {
+        return None;
     }
+    Some(Duration::from_secs_f64(ms.min(FOREVER_MS) / 1000.0))
 }
 
 #[napi]
