@@ -241,6 +241,16 @@ async fn establish(
     Ok(Stream::Tls(Box::new(stream)))
 }
 
+/// Streams h2 remembers having reset, and for how long (h2's defaults). With
+/// the patch a forgotten stream's late frames are ignored just like a
+/// remembered one's, so a larger memory would only cost RAM.
+const RESET_STREAMS_REMEMBERED: usize = 50;
+const RESET_STREAM_MEMORY: Duration = Duration::from_secs(1);
+/// Lifetime budget of resets the server's protocol errors force on us (h2's
+/// default); exhausted, h2 ends the connection with GOAWAY ENHANCE_YOUR_CALM
+/// "too_many_internal_resets".
+const LOCAL_ERROR_RESETS: usize = 1024;
+
 async fn serve<T>(
     io: T,
     handle: &ConnHandle,
@@ -260,7 +270,15 @@ where
         .initial_connection_window_size(opts.initial_conn_window)
         .max_frame_size(opts.max_frame_size.clamp(16_384, 16_777_215))
         .max_header_list_size(opts.max_header_list_size)
-        .data_frame_budget(data_frame_budget(opts));
+        .data_frame_budget(data_frame_budget(opts))
+        // Our cancels and deadlines are user resets, which h2 never counts;
+        // frames still arriving for them are ignored whether h2 remembers
+        // the stream or not (the patch in crates/h2), so these only bound
+        // what a server can provoke: stream protocol errors (malformed or
+        // oversized headers, window violations), each failing its call.
+        .max_concurrent_reset_streams(RESET_STREAMS_REMEMBERED)
+        .reset_stream_duration(RESET_STREAM_MEMORY)
+        .max_local_error_reset_streams(Some(LOCAL_ERROR_RESETS));
     let (send_request, mut conn) = builder.handshake::<_, Bytes>(io).await.map_err(|e| {
         format!(
             "HTTP/2 handshake with {} failed: {e}",
