@@ -86,6 +86,15 @@ const SCENARIOS = [
     title: '7. cold start: new client + first RPC',
     kind: 'cold',
   },
+  {
+    id: 'slow-consumer',
+    title: '8. slow consumer: 64 KiB server stream, reader paused for 5 s',
+    kind: 'slow-consumer',
+    respSize: 64 * 1024,
+    unit: 'MiB/s',
+    bytesPerOp: 64 * 1024,
+    pauseMs: 5000,
+  },
 ];
 
 /** quick: `npm run bench -- --quick` (< 3 min); full: the default (< 15 min). */
@@ -131,6 +140,12 @@ function rowsFor(scenario) {
         { metric: 'closeMs', label: 'time to close all (ms)', better: 'lower' },
         { ...cpu, label: 'client CPU µs per stream (open + close)' },
         eld,
+      ];
+    case 'slow-consumer':
+      return [
+        { metric: 'sentPauseMB', label: 'MiB the server sent during the pause', better: 'lower' },
+        { metric: 'rssPauseMB', label: 'RSS growth during the pause (MB)', better: 'lower' },
+        { ...tp, label: 'throughput before the pause (MiB/s)' },
       ];
     case 'cold':
       return [

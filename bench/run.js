@@ -288,6 +288,9 @@ function progressLine(scenario, client, r) {
   if (scenario.kind === 'cold') {
     parts.push(`${r.coldMs.toFixed(1)} ms to first reply`);
     if (r.requireMs !== undefined) parts.push(`require ${r.requireMs.toFixed(1)} ms`);
+  } else if (scenario.kind === 'slow-consumer') {
+    parts.push(`server sent ${report.fmt(r.sentPauseMB)} MiB during the pause`);
+    parts.push(`RSS +${report.fmt(r.rssPauseMB)} MB`);
   } else if (scenario.kind === 'open-streams') {
     parts.push(`open ${r.openMs.toFixed(0)} ms, RSS ${r.rssOpenMB.toFixed(0)} MB`);
     parts.push(`close ${r.closeMs.toFixed(0)} ms`);
@@ -307,7 +310,13 @@ function estimateSeconds(opts) {
   let total = 0;
   for (const s of opts.scenarios) {
     const per =
-      s.kind === 'cold' ? 0.3 : s.kind === 'open-streams' ? 3 : p.warmupSec + p.durationSec + 0.4;
+      s.kind === 'cold'
+        ? 0.3
+        : s.kind === 'open-streams'
+          ? 3
+          : s.kind === 'slow-consumer'
+            ? 7
+            : p.warmupSec + p.durationSec + 0.4;
     const reps = s.kind === 'cold' ? p.coldSamples : p.reps;
     total += per * reps * opts.clients.length;
   }

@@ -450,7 +450,7 @@ export class Client {
         callOptions,
       );
       const stream = new ClientReadableStream(chain, deserialize);
-      chain.start(metadata, new InterceptedStreamListener(stream, new Error()));
+      chain.start(metadata, new InterceptedStreamListener(stream, chain, new Error()));
       chain.sendMessage(argument);
       chain.halfClose();
       return stream;
@@ -512,7 +512,7 @@ export class Client {
         callOptions,
       );
       const stream = new ClientDuplexStream(chain, serialize, deserialize, true);
-      chain.start(metadata, new InterceptedStreamListener(stream, new Error()));
+      chain.start(metadata, new InterceptedStreamListener(stream, chain, new Error()));
       return stream;
     }
     const call = this.createCall(method, callOptions);

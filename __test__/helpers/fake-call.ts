@@ -46,6 +46,19 @@ export class FakeCall implements Call {
     this.halfClosed = true;
   }
 
+  /** Receive flow control as the call objects drive it: true while paused. */
+  readPaused = false;
+  resumes = 0;
+
+  pauseRead(): void {
+    this.readPaused = true;
+  }
+
+  resumeRead(): void {
+    this.readPaused = false;
+    this.resumes += 1;
+  }
+
   // Like grpc-js, the status of a local cancellation arrives asynchronously.
   cancelWithStatus(code: Status, details: string): void {
     this.cancels.push({ code, details });

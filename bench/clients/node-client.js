@@ -307,6 +307,70 @@ function runServerStream(client) {
 }
 
 /**
+ * A reader that stops: the server streams 64 KiB messages as fast as it may
+ * (unconstrained StreamingCall, as in runServerStream); after 1 s at full
+ * speed the Readable is paused for `pauseMs`. The client talks to the server
+ * through a byte-counting TCP relay in this process, so what the server got
+ * out during the pause is measured on the wire, whatever the library buffers
+ * (the kernel's socket buffers on the server's side of the relay are not
+ * counted). A library with receive backpressure stops the server within a
+ * flow-control window; one without takes in everything.
+ */
+async function runSlowConsumer() {
+  const net = require('node:net');
+  const [host, port] = [
+    spec.target.slice(0, spec.target.lastIndexOf(':')),
+    spec.target.slice(spec.target.lastIndexOf(':') + 1),
+  ];
+  let fromServer = 0;
+  const relay = net.createServer((down) => {
+    const up = net.connect(Number(port), host);
+    up.on('data', (d) => (fromServer += d.length));
+    up.pipe(down);
+    down.pipe(up);
+    up.on('error', () => down.destroy());
+    down.on('error', () => up.destroy());
+  });
+  await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const client = new BenchmarkService(
+    `127.0.0.1:${relay.address().port}`,
+    grpc.credentials.createInsecure(),
+    clientOptions,
+  );
+  const md = new grpc.Metadata();
+  md.set('unconstrained-streaming', '1');
+  const call = client.StreamingCall(md);
+  call.on('error', () => {});
+  call.write(simpleRequest(0, spec.respSize));
+  let received = 0;
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    const onData = () => {
+      received++;
+      if (performance.now() - t0 < 1000) return;
+      call.pause();
+      call.off('data', onData);
+      resolve();
+    };
+    call.on('data', onData);
+  });
+  const opsPerSec = (received * 1000) / (performance.now() - t0);
+  const sent0 = fromServer;
+  const rss0 = process.memoryUsage.rss();
+  let peak = rss0;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+  await new Promise((resolve) => setTimeout(resolve, spec.pauseMs));
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage.rss());
+  const sentPauseMB = (fromServer - sent0) / 2 ** 20;
+  call.cancel();
+  client.close();
+  relay.close();
+  for (const c of [relay]) c.unref();
+  return { ops: received, opsPerSec, sentPauseMB, rssPauseMB: (peak - rss0) / 2 ** 20 };
+}
+
+/**
  * Opens n StreamingCall streams at once, each sending one message and
  * reading its reply, keeps them all open, then half-closes all and waits
  * for every status.
@@ -383,6 +447,7 @@ function runCold() {
 
 async function main() {
   if (spec.kind === 'cold') return runCold();
+  if (spec.kind === 'slow-consumer') return runSlowConsumer();
   const client = newClient();
   try {
     switch (spec.kind) {

@@ -111,8 +111,9 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
     return this.call.getPeer() || 'unknown';
   }
 
+  /** grpc-js's read protocol: each `startRead` lets messages flow on (see `onReceiveMessage`). */
   startRead(): void {
-    // The transport delivers messages as they arrive; there is nothing to ask for.
+    this.call.resumeRead();
   }
 
   /** Hands the held start (with the held message, and the half-close if given) to the transport. */
@@ -150,6 +151,11 @@ export class BaseInterceptingCall implements InterceptingCallInterface, CallList
       return;
     }
     this.receivedMessage = true;
+    // As in grpc-js, a message delivered up the chain waits for the next
+    // `startRead` (from the top, once the user's stream has room) before the
+    // ones after it count as read: interceptors that hold messages, and slow
+    // readers, push back on the server.
+    this.call.pauseRead();
     this.listener?.onReceiveMessage?.(deserialized);
   }
 

@@ -52,6 +52,15 @@ export interface Call {
   /** Queues one message; `onWritten` runs once the transport has taken it (write backpressure). */
   sendMessage(message: Buffer, onWritten?: () => void): void;
   halfClose(): void;
+  /**
+   * Receive flow control. Messages already received are still delivered, but
+   * each one delivered from now on counts as not yet read: its bytes stay out
+   * of the server's flow-control window until `resumeRead`, so a consumer
+   * that stops reading stops the server within one window.
+   */
+  pauseRead(): void;
+  /** Counts every message delivered while paused as read, and reads on. */
+  resumeRead(): void;
   /** Ends the call locally with this status and resets the stream (RST_STREAM CANCEL). */
   cancelWithStatus(code: Status, details: string): void;
   getPeer(): string;

@@ -16,6 +16,41 @@ import type { InterceptingCallInterface } from './client-interceptors';
 export type SurfaceTarget = Call | InterceptingCallInterface;
 
 /**
+ * What the response listeners need of a streaming call object.
+ * @internal
+ */
+export interface ResponseStream extends Readable {
+  /** Set by the listener when the status arrives: a later `destroy()` has nothing to cancel. */
+  statusReceived: boolean;
+}
+
+/**
+ * Asks the call for more messages (receive flow control): a transport call
+ * counts the messages it delivered while paused as read; an interceptor
+ * chain passes grpc-js's `startRead` down to its bottom, which does the same.
+ */
+function readMore(call: SurfaceTarget): void {
+  if ('startRead' in call) call.startRead();
+  else call.resumeRead();
+}
+
+/**
+ * `destroy()` of a streaming call object before its status arrived cancels
+ * the call, so the server stops sending. (grpc-js leaves the call running,
+ * its HTTP/2 stream paused for good, until the deadline or the server ends it.)
+ */
+function destroyCall(
+  stream: ResponseStream & { call: SurfaceTarget },
+  error: Error | null,
+  callback: (error?: Error | null) => void,
+): void {
+  if (!stream.statusReceived) {
+    stream.call.cancelWithStatus(Status.CANCELLED, 'Cancelled on client');
+  }
+  callback(error);
+}
+
+/**
  * The error a failed call reports: an `Error` whose message is
  * `"<code> <STATUS_NAME>: <details>"`, carrying the status fields.
  */
@@ -156,7 +191,10 @@ export interface ClientReadableStream<ResponseType> {
  * message; on any other status it emits `'error'` with a
  * {@link ServiceError}. Either way `'status'` follows.
  */
-export class ClientReadableStream<ResponseType> extends Readable implements SurfaceCall {
+export class ClientReadableStream<ResponseType>
+  extends Readable
+  implements SurfaceCall, ResponseStream
+{
   /**
    * The transport call behind this object, or its outermost interceptor.
    * @internal
@@ -185,11 +223,22 @@ export class ClientReadableStream<ResponseType> extends Readable implements Surf
     return peerOf(this.call);
   }
 
+  /** @internal */
+  statusReceived = false;
+
   /**
-   * The transport pushes messages as they arrive; there is nothing to request.
+   * The consumer's buffer has room again: the messages the call delivered
+   * meanwhile count as read, and their bytes go back to the server's window.
    * @internal
    */
-  override _read(): void {}
+  override _read(): void {
+    readMore(this.call);
+  }
+
+  /** @internal */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    destroyCall(this, error, callback);
+  }
 }
 
 /**
@@ -361,7 +410,10 @@ export interface ClientDuplexStream<RequestType, ResponseType> {
  * as {@link ClientReadableStream} and the writing side as
  * {@link ClientWritableStream}.
  */
-export class ClientDuplexStream<RequestType, ResponseType> extends Duplex implements SurfaceCall {
+export class ClientDuplexStream<RequestType, ResponseType>
+  extends Duplex
+  implements SurfaceCall, ResponseStream
+{
   /**
    * The transport call behind this object, or its outermost interceptor.
    * @internal
@@ -402,11 +454,22 @@ export class ClientDuplexStream<RequestType, ResponseType> extends Duplex implem
     return peerOf(this.call);
   }
 
+  /** @internal */
+  statusReceived = false;
+
   /**
-   * The transport pushes messages as they arrive; there is nothing to request.
+   * The consumer's buffer has room again: the messages the call delivered
+   * meanwhile count as read, and their bytes go back to the server's window.
    * @internal
    */
-  override _read(): void {}
+  override _read(): void {
+    readMore(this.call);
+  }
+
+  /** @internal */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    destroyCall(this, error, callback);
+  }
 
   /**
    * Serializes one request and hands it to the transport.

@@ -3,11 +3,15 @@
 // One listener object per call with its state in fields, so the hot path
 // allocates no closures.
 import type { EventEmitter } from 'events';
-import type { Readable } from 'stream';
 import { Status } from '../constants';
 import { Metadata } from '../metadata';
 import type { Call, CallListener, StatusObject } from './call-interface';
-import { callErrorFromStatus, parseFailure, type UnaryCallback } from './client-calls';
+import {
+  callErrorFromStatus,
+  parseFailure,
+  type ResponseStream,
+  type UnaryCallback,
+} from './client-calls';
 import type { InterceptingCallInterface } from './client-interceptors';
 import type { InterceptingListener } from './intercepting-listener';
 
@@ -24,6 +28,21 @@ function callerFrames(error: Error | null): string {
 // of the status the call then ends with.
 function parseFailureStatus(error: unknown): StatusObject {
   return { code: Status.INTERNAL, details: parseFailure(error), metadata: new Metadata() };
+}
+
+/**
+ * Ends a streaming call object as grpc-js does: end of data, then `'error'`
+ * (non-OK only), then `'status'`; `'end'` itself follows asynchronously once
+ * the data is consumed. A stream the user destroyed gets no `'error'`: the
+ * CANCELLED it caused is no news to them, and nobody may be listening.
+ */
+function endStream(stream: ResponseStream, status: StatusObject, callerStack: Error | null): void {
+  stream.statusReceived = true;
+  stream.push(null);
+  if (status.code !== Status.OK && !stream.destroyed) {
+    stream.emit('error', callErrorFromStatus(status, callerFrames(callerStack)));
+  }
+  stream.emit('status', status);
 }
 
 /**
@@ -114,7 +133,7 @@ export class StreamResponseListener<ResponseType> implements CallListener {
    *   a ServiceError; dropped once the call ends.
    */
   constructor(
-    private readonly stream: Readable,
+    private readonly stream: ResponseStream,
     private readonly call: Call,
     private readonly deserialize: (bytes: Buffer) => ResponseType,
     private callerStack: Error | null,
@@ -138,9 +157,10 @@ export class StreamResponseListener<ResponseType> implements CallListener {
       this.call.cancelWithStatus(this.readError.code, this.readError.details);
       return;
     }
-    // push()'s backpressure signal is ignored: the Call contract has no way
-    // to pause delivery, so a slow reader buffers here.
-    this.stream.push(value);
+    // Receive backpressure, as grpc-js pauses its HTTP/2 stream: once the
+    // Readable's buffer is full, what arrives counts as unread (its bytes stay
+    // out of the server's window) until `_read` asks for more.
+    if (!this.stream.push(value)) this.call.pauseRead();
   }
 
   onReceiveStatus(status: StatusObject): void {
@@ -151,15 +171,8 @@ export class StreamResponseListener<ResponseType> implements CallListener {
     if (this.readError !== null) {
       status = this.readError;
     }
-    // Same order as grpc-js: end of data, then 'error' (non-OK only), then
-    // 'status'. 'end' itself follows asynchronously once data is consumed.
-    const callerStack = this.callerStack;
+    endStream(this.stream, status, this.callerStack);
     this.callerStack = null;
-    this.stream.push(null);
-    if (status.code !== Status.OK) {
-      this.stream.emit('error', callErrorFromStatus(status, callerFrames(callerStack)));
-    }
-    this.stream.emit('status', status);
   }
 }
 
@@ -232,8 +245,13 @@ export class InterceptedStreamListener implements InterceptingListener {
    * @param callerStack Created where the user made the call, for the stack of
    *   a ServiceError; dropped once the call ends.
    */
+  /**
+   * @param chain The outermost interceptor, asked for more messages (grpc-js's
+   *   `startRead`) while the Readable's buffer has room.
+   */
   constructor(
-    private readonly stream: Readable,
+    private readonly stream: ResponseStream,
+    private readonly chain: InterceptingCallInterface,
     private callerStack: Error | null,
   ) {}
 
@@ -242,7 +260,9 @@ export class InterceptedStreamListener implements InterceptingListener {
   }
 
   onReceiveMessage(message: unknown): void {
-    this.stream.push(message);
+    // The chain's bottom pauses reading with every message it delivers;
+    // reading goes on while the Readable takes more (grpc-js's protocol).
+    if (this.stream.push(message)) this.chain.startRead();
   }
 
   onReceiveStatus(status: StatusObject): void {
@@ -250,12 +270,7 @@ export class InterceptedStreamListener implements InterceptingListener {
       return;
     }
     this.done = true;
-    const callerStack = this.callerStack;
+    endStream(this.stream, status, this.callerStack);
     this.callerStack = null;
-    this.stream.push(null);
-    if (status.code !== Status.OK) {
-      this.stream.emit('error', callErrorFromStatus(status, callerFrames(callerStack)));
-    }
-    this.stream.emit('status', status);
   }
 }

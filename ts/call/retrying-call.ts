@@ -155,6 +155,8 @@ export class RetryingCall implements Call {
    * it commits or ends, so no timer outlives the call.
    */
   private readonly waits = new Set<LongTimer>();
+  /** The consumer paused reading (see `Call.pauseRead`). */
+  private readPaused = false;
   private hedgingTimer: LongTimer | null = null;
   /** The whole call's deadline, ms since the epoch (Infinity: none). */
   private readonly deadline: number;
@@ -233,6 +235,18 @@ export class RetryingCall implements Call {
     return this.committed?.call.getPeer() ?? 'unknown';
   }
 
+  // Messages reach the listener only from the committed attempt, but the
+  // consumer may pause before that: every attempt follows the same state.
+  pauseRead(): void {
+    this.readPaused = true;
+    for (const a of this.attempts) if (a.active) a.call.pauseRead();
+  }
+
+  resumeRead(): void {
+    this.readPaused = false;
+    for (const a of this.attempts) if (a.active) a.call.resumeRead();
+  }
+
   setCredentials(credentials: CallCredentials): void {
     this.credentials = credentials;
   }
@@ -253,6 +267,7 @@ export class RetryingCall implements Call {
       this.config.attemptSettings,
     );
     if (this.credentials !== null) call.setCredentials(this.credentials);
+    if (this.readPaused) call.pauseRead();
     const attempt: Attempt = { call, active: true, next: 0 };
     this.attempts.push(attempt);
     const previous = this.attemptCount - 1;

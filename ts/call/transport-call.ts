@@ -94,6 +94,10 @@ export class TransportCall implements Call, StreamHandler {
   // that streamed more after starting is not replayed.
   private transparentRetry: boolean;
   private sentAfterStart = false;
+  /** Receive flow control: the consumer asked for no more messages for now. */
+  private readPaused = false;
+  /** Messages delivered while paused: acknowledged to the native side on resume. */
+  private unreadMessages = 0;
 
   constructor(
     private readonly host: CallHost,
@@ -338,6 +342,23 @@ export class TransportCall implements Call, StreamHandler {
 
   onMessage(message: Buffer): void {
     this.listener?.onReceiveMessage(message);
+    // The listener may have paused while taking this message (a Readable
+    // whose buffer is full): then the message counts as not read yet, and
+    // its bytes stay out of the server's window until `resumeRead`.
+    if (this.readPaused) this.unreadMessages++;
+    else if (this.state === 'active') nativeTransport().messagesRead(this.stream, 1);
+  }
+
+  pauseRead(): void {
+    this.readPaused = true;
+  }
+
+  resumeRead(): void {
+    this.readPaused = false;
+    if (this.unreadMessages === 0) return;
+    const count = this.unreadMessages;
+    this.unreadMessages = 0;
+    if (this.state === 'active') nativeTransport().messagesRead(this.stream, count);
   }
 
   onWriteAck(): void {
@@ -379,6 +400,7 @@ export class TransportCall implements Call, StreamHandler {
     this.stream = 0;
     this.unackedBytes = 0;
     this.pendingAcks = 0;
+    this.unreadMessages = 0;
     this.state = 'waiting';
     this.host.callEnded(this);
     this.host.dispatch(this);

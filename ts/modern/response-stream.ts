@@ -1,13 +1,13 @@
 // Calls with a stream of responses, as async iterators: server streaming
 // and bidi. Responses are queued as they arrive and handed out by `next()`.
 //
-// Backpressure: the internal `Call` contract cannot pause delivery (the
-// transport releases flow-control window as soon as a message is queued for
-// JavaScript), so the queue is not bounded: a consumer slower than the
-// server buffers here, exactly as grpc-js's Readable does when its reader
-// falls behind. Leaving the iteration early (`break`, `return`, a throw in
-// the loop body) cancels the call, so nothing keeps arriving for a reader
-// that is gone.
+// Backpressure: once HIGH_WATER responses wait in the queue, the call pauses
+// reading: what still arrives counts as unread and its bytes stay out of the
+// server's flow-control window, so a consumer slower than the server stops
+// it within one window (as a paused Readable does). `next()` resumes once the
+// queue is below the mark. Leaving the iteration early (`break`, `return`, a
+// throw in the loop body) cancels the call, so nothing keeps arriving for a
+// reader that is gone.
 import type { Call, StatusObject } from '../call/call-interface';
 import { parseFailure, serializationFailure, startWithRequest } from '../call/client-calls';
 import type { ChannelInterface } from '../channel-interface';
@@ -29,6 +29,9 @@ interface Waiter<Res> {
   reject: (reason: unknown) => void;
 }
 
+/** Queued responses at which reading pauses: an object-mode Readable's default highWaterMark. */
+const HIGH_WATER = 16;
+
 /** Consumed slots at the queue's head past which the array is compacted. */
 const COMPACT_AFTER = 1024;
 
@@ -46,6 +49,8 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
   private closed = false;
   /** The signal was aborted before the call could start; it never will. */
   private neverStarted = false;
+  /** Reading is paused: the queue reached HIGH_WATER. */
+  private readPaused = false;
 
   constructor(
     call: Call,
@@ -69,6 +74,10 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
       (this.waiters.shift() as Waiter<Res>).resolve({ done: false, value });
     } else {
       this.queue.push(value);
+      if (!this.readPaused && this.queue.length - this.head >= HIGH_WATER) {
+        this.readPaused = true;
+        this.call.pauseRead();
+      }
     }
   }
 
@@ -114,6 +123,10 @@ class ResponseQueue<Res> extends CallState implements AsyncIterableIterator<Res>
         // A reader that never quite catches up must not grow the array forever.
         this.queue.splice(0, this.head);
         this.head = 0;
+      }
+      if (this.readPaused && this.queue.length - this.head < HIGH_WATER) {
+        this.readPaused = false;
+        this.call.resumeRead();
       }
       return Promise.resolve({ done: false, value });
     }

@@ -96,7 +96,12 @@ export interface NativeTransportHandle {
   sendMessage(stream: number, message: Buffer, end: boolean, ack: boolean): void;
   halfClose(stream: number): void;
   cancel(stream: number): void;
-  flush(): void;
+  /**
+   * Hands this turn's calls, messages and read acknowledgements to the I/O
+   * thread. `reads` packs `(stream, count)` pairs: messages JS took since
+   * the last flush, whose bytes may go back to the server's window.
+   */
+  flush(reads: Uint32Array | null): void;
   drain(): Buffer[] | null;
   stats(): NativeStats;
 }

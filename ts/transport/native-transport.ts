@@ -47,9 +47,19 @@ export class NativeTransport {
   private readonly connecting = new Set<number>();
   private refed = false;
   private flushScheduled = false;
+  /** Calls or stream commands wait for `flush` (not only read acknowledgements). */
+  private commandsPending = false;
+  /** Messages taken since the last flush, as `(stream, count)` pairs. */
+  private reads = new Uint32Array(64);
+  private readsLength = 0;
   private readonly flushNow = (): void => {
     this.flushScheduled = false;
-    this.handle.flush();
+    const reads = this.takeReads();
+    // A turn that only read messages of calls that have since ended (a unary
+    // response and its status in one batch) has nothing to hand over.
+    if (!this.commandsPending && reads === null) return;
+    this.commandsPending = false;
+    this.handle.flush(reads);
   };
 
   constructor() {
@@ -89,6 +99,11 @@ export class NativeTransport {
   // instead of a thread ping-pong per call. A microtask runs before the turn
   // ends, so no call waits for I/O.
   private scheduleFlush(): void {
+    this.commandsPending = true;
+    this.scheduleFlushOnly();
+  }
+
+  private scheduleFlushOnly(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(this.flushNow);
@@ -143,6 +158,42 @@ export class NativeTransport {
   halfClose(stream: number): void {
     this.handle.halfClose(stream);
     this.scheduleFlush();
+  }
+
+  /**
+   * The stream's consumer took `count` more messages: their bytes may go
+   * back to the server's window. Batched per turn into the next `flush`
+   * (consecutive reads of one stream share a pair), never a native call each.
+   */
+  messagesRead(stream: number, count: number): void {
+    const length = this.readsLength;
+    if (length > 0 && this.reads[length - 2] === stream) {
+      this.reads[length - 1] += count;
+    } else {
+      if (length === this.reads.length) {
+        const grown = new Uint32Array(length * 2);
+        grown.set(this.reads);
+        this.reads = grown;
+      }
+      this.reads[length] = stream;
+      this.reads[length + 1] = count;
+      this.readsLength = length + 2;
+    }
+    this.scheduleFlushOnly();
+  }
+
+  /** This turn's reads of streams still running, or null if there are none. */
+  private takeReads(): Uint32Array | null {
+    const reads = this.reads;
+    let kept = 0;
+    for (let i = 0; i < this.readsLength; i += 2) {
+      if (!this.streams.has(reads[i])) continue;
+      reads[kept] = reads[i];
+      reads[kept + 1] = reads[i + 1];
+      kept += 2;
+    }
+    this.readsLength = 0;
+    return kept === 0 ? null : reads.subarray(0, kept);
   }
 
   /** Resets the stream; no further events are dispatched for it. */

@@ -24,6 +24,7 @@ use crate::event::Event;
 use crate::framing::Decoder;
 use crate::mailbox::Mailbox;
 use crate::queue::Stats;
+use crate::recv_window::RecvWindow;
 use crate::status::{code_from_http_status, percent_decode, status_from_h2_error, Code, Status};
 use crate::timeout::encode_timeout;
 use crate::transport::Shared;
@@ -37,6 +38,9 @@ pub enum Cmd {
     /// Like `Data` but unframed: the call compresses it on the I/O thread.
     Raw(Bytes, bool, bool),
     HalfClose,
+    /// The embedder took this many more received messages: their bytes may
+    /// go back to the stream's window (see `recv_window.rs`).
+    Read(u32),
 }
 
 static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
@@ -169,6 +173,9 @@ pub(crate) struct CallTask {
     pub half_close: bool,
     pub deadline: Option<Instant>,
     pub max_receive_message_length: usize,
+    /// Received messages go back to the window only once the embedder
+    /// acknowledges them with `Cmd::Read`.
+    pub acks_reads: bool,
     pub cmds: Arc<Mailbox>,
     pub conn: Arc<ConnHandle>,
 }
@@ -263,6 +270,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
         half_close,
         deadline,
         max_receive_message_length,
+        acks_reads,
         cmds,
         conn,
     } = task;
@@ -286,6 +294,8 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
             biased;
             c = cmds.recv() => match c {
                 None => return End::Cancelled,
+                // Nothing has been received yet, so nothing can have been read.
+                Some(Cmd::Read(_)) => {}
                 Some(cmd) => early.push(cmd),
             },
             r = &mut ready => match r {
@@ -315,6 +325,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
 
     let mut recv = Recv::Headers(response);
     let mut decoder = Decoder::new(max_receive_message_length);
+    let mut window = RecvWindow::new(acks_reads);
     // Writes that came before the stream existed go first, through the same
     // path as every later one.
     let mut writes = Writes {
@@ -336,6 +347,10 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                 None => {
                     send.send_reset(Reason::CANCEL);
                     return End::Cancelled;
+                }
+                Some(Cmd::Read(count)) => {
+                    window.on_read(count);
+                    release_window(&mut recv, &mut window);
                 }
                 Some(cmd) => {
                     writes.held.push_back(cmd);
@@ -388,7 +403,9 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                         // One message per chunk is the common case: push it
                         // alone instead of growing a batch vector per call.
                         let mut single: Option<Event> = None;
-                        let fed = decoder.feed(chunk, |data| {
+                        window.on_data(len);
+                        let fed = decoder.feed(chunk, |data, wire_len| {
+                            window.on_message(wire_len);
                             let ev = Event::Message { stream, data };
                             match single.take() {
                                 None => single = Some(ev),
@@ -405,12 +422,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                                 batch.push(ev);
                             }
                         }
-                        if let Recv::Body(body) = &mut recv {
-                            // Release right away: messages are queued for JS
-                            // without limit for now (receive backpressure is
-                            // tracked in ARCHITECTURE.md).
-                            let _ = body.flow_control().release_capacity(len);
-                        }
+                        release_window(&mut recv, &mut window);
                         Stats::add(&shared.queue.stats.bytes_copied, (decoder.bytes_copied() - copied_before) as u64);
                         if !batch.is_empty() {
                             shared.queue.push_all(batch.drain(..));
@@ -517,6 +529,8 @@ fn apply(
             *half_closed = true;
             return Applied::Done;
         }
+        // Taken by the receive side before it reaches the write queue.
+        Cmd::Read(_) => return Applied::Done,
     };
     if send.send_data(data, end).is_err() {
         return Applied::Failed;
@@ -540,6 +554,18 @@ fn apply(
         Applied::Done
     } else {
         Applied::AwaitCapacity(ack)
+    }
+}
+
+/// Hands what `window` allows back to the stream's (and so the connection's)
+/// flow-control window; h2 sends WINDOW_UPDATE once enough has been released.
+fn release_window(recv: &mut Recv, window: &mut RecvWindow) {
+    let n = window.releasable();
+    if n == 0 {
+        return;
+    }
+    if let Recv::Body(body) | Recv::Trailers(body) = recv {
+        let _ = body.flow_control().release_capacity(n);
     }
 }
 

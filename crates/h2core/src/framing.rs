@@ -9,6 +9,11 @@ use crate::status::{Code, Status};
 
 pub const PREFIX_LEN: usize = 5;
 
+/// The most a split message's buffer reserves before its bytes arrive. The
+/// prefix's length is the peer's claim: with no receive limit a prefix saying
+/// 4 GiB must not reserve 4 GiB; the buffer grows with what really arrives.
+pub const MAX_RESERVE: usize = 1024 * 1024;
+
 /// Frames one uncompressed message. Copies the payload once, into the same
 /// allocation as its prefix, so h2 gets one contiguous chunk per message.
 pub fn encode_message(payload: &[u8]) -> Bytes {
@@ -97,11 +102,12 @@ impl Decoder {
         self.copied
     }
 
-    /// Feeds one DATA payload; calls `out` for every message completed by it.
+    /// Feeds one DATA payload; calls `out` for every message completed by it,
+    /// with the message and its size on the wire (prefix included).
     pub fn feed(
         &mut self,
         mut chunk: Bytes,
-        mut out: impl FnMut(Bytes),
+        mut out: impl FnMut(Bytes, usize),
     ) -> Result<(), DecodeError> {
         while chunk.has_remaining() {
             let want = match self.want {
@@ -129,13 +135,14 @@ impl Decoder {
             if self.partial.is_empty() && chunk.len() >= want {
                 let msg = chunk.split_to(want);
                 self.want = None;
-                out(self.inflate(msg)?);
+                out(self.inflate(msg)?, PREFIX_LEN + want);
                 continue;
             }
-            if self.partial.capacity() < want {
-                self.partial.reserve(want - self.partial.len());
+            let missing = want - self.partial.len();
+            let take = missing.min(chunk.len());
+            if self.partial.capacity() - self.partial.len() < take {
+                self.partial.reserve(missing.min(MAX_RESERVE).max(take));
             }
-            let take = (want - self.partial.len()).min(chunk.len());
             self.partial.extend_from_slice(&chunk[..take]);
             self.copied += take;
             chunk.advance(take);
@@ -144,7 +151,7 @@ impl Decoder {
                 // allocation alone and can cross to JS without another copy.
                 let msg = std::mem::take(&mut self.partial).freeze();
                 self.want = None;
-                out(self.inflate(msg)?);
+                out(self.inflate(msg)?, PREFIX_LEN + want);
             }
         }
         Ok(())
@@ -206,7 +213,7 @@ mod tests {
         let mut d = Decoder::new(limit);
         let mut msgs = Vec::new();
         for c in chunks {
-            d.feed(Bytes::copy_from_slice(c), |m| msgs.push(m.to_vec()))?;
+            d.feed(Bytes::copy_from_slice(c), |m, _| msgs.push(m.to_vec()))?;
         }
         d.finish()?;
         Ok(msgs)
@@ -228,7 +235,7 @@ mod tests {
         wire.extend_from_slice(&encode_message(b"world!"));
         let mut d = Decoder::new(100);
         let mut msgs = Vec::new();
-        d.feed(Bytes::from(wire), |m| msgs.push(m)).unwrap();
+        d.feed(Bytes::from(wire), |m, _| msgs.push(m)).unwrap();
         assert_eq!(
             msgs,
             vec![Bytes::from("hello"), Bytes::new(), Bytes::from("world!")]
@@ -302,9 +309,9 @@ mod tests {
             let mut d = Decoder::new(4096);
             d.set_encoding(RecvEncoding::Known(Encoding::Gzip));
             let mut msgs = Vec::new();
-            d.feed(Bytes::copy_from_slice(&wire[..split]), |m| msgs.push(m))
+            d.feed(Bytes::copy_from_slice(&wire[..split]), |m, _| msgs.push(m))
                 .unwrap();
-            d.feed(Bytes::copy_from_slice(&wire[split..]), |m| msgs.push(m))
+            d.feed(Bytes::copy_from_slice(&wire[split..]), |m, _| msgs.push(m))
                 .unwrap();
             assert_eq!(msgs.len(), 3);
             assert_eq!(&msgs[0][..], b"plain");
@@ -314,7 +321,10 @@ mod tests {
         // Inflating past the limit fails even though the wire size is small.
         let mut d = Decoder::new(2999);
         d.set_encoding(RecvEncoding::Known(Encoding::Gzip));
-        let err = d.feed(Bytes::from(wire), |_| {}).unwrap_err().to_status();
+        let err = d
+            .feed(Bytes::from(wire), |_, _| {})
+            .unwrap_err()
+            .to_status();
         assert_eq!(err.code, Code::ResourceExhausted);
     }
 
@@ -328,5 +338,34 @@ mod tests {
             decode_all(&[&[0, 0]], 100),
             Err(DecodeError::Truncated { have: 2, want: 5 })
         );
+    }
+
+    #[test]
+    fn a_huge_claimed_length_reserves_only_what_arrives() {
+        // No receive limit, a prefix claiming ~4 GiB, then 10 bytes.
+        let mut d = Decoder::new(usize::MAX);
+        let mut wire = vec![0u8, 0xff, 0xff, 0xff, 0xf0];
+        wire.extend_from_slice(&[7; 10]);
+        d.feed(Bytes::from(wire), |_, _| panic!("no message yet"))
+            .unwrap();
+        assert!(
+            d.partial.capacity() <= MAX_RESERVE,
+            "{}",
+            d.partial.capacity()
+        );
+        assert_eq!(d.partial.len(), 10);
+    }
+
+    #[test]
+    fn reports_wire_sizes() {
+        let mut wire = encode_message(b"hello").to_vec();
+        wire.extend_from_slice(&encode_message(&[1; 40]));
+        let mut d = Decoder::new(100);
+        let mut sizes = Vec::new();
+        d.feed(Bytes::copy_from_slice(&wire[..20]), |_, n| sizes.push(n))
+            .unwrap();
+        d.feed(Bytes::copy_from_slice(&wire[20..]), |_, n| sizes.push(n))
+            .unwrap();
+        assert_eq!(sizes, vec![10, 45]);
     }
 }

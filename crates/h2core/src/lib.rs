@@ -16,6 +16,7 @@ mod keepalive;
 mod mailbox;
 mod proxy;
 mod queue;
+mod recv_window;
 mod sniffer;
 mod status;
 mod timeout;

@@ -120,6 +120,7 @@ pub struct Transport {
     next_conn: AtomicU32,
     next_stream: AtomicU32,
     deferred: bool,
+    acks_reads: bool,
 }
 
 impl Transport {
@@ -134,6 +135,7 @@ impl Transport {
             next_conn: AtomicU32::new(1),
             next_stream: AtomicU32::new(1),
             deferred: false,
+            acks_reads: false,
         }
     }
 
@@ -144,6 +146,24 @@ impl Transport {
         self.deferred = deferred;
         if !deferred {
             self.flush();
+        }
+    }
+
+    /// With `acks_reads`, a received message's bytes go back to the server's
+    /// window only once the embedder reports it taken ([`Transport::read`]),
+    /// so a consumer that stops reading stops the server (receive
+    /// backpressure). Otherwise messages are released as they are queued.
+    /// Applies to calls started afterwards.
+    pub fn set_acks_reads(&mut self, acks_reads: bool) {
+        self.acks_reads = acks_reads;
+    }
+
+    /// Reports that the embedder took `count` more of the stream's messages
+    /// (only meaningful with [`Transport::set_acks_reads`]). In deferred mode
+    /// it travels with the next flush, like every other command.
+    pub fn read(&self, stream: u32, count: u32) {
+        if count > 0 {
+            self.command(stream, Cmd::Read(count));
         }
     }
 
@@ -272,6 +292,7 @@ impl Transport {
             max_receive_message_length: call
                 .max_receive_message_length
                 .unwrap_or(conn.max_receive_message_length),
+            acks_reads: self.acks_reads,
             cmds: mailbox,
             conn,
         };

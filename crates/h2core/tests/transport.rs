@@ -442,7 +442,7 @@ fn unframe(chunks: &[Bytes]) -> Vec<Bytes> {
     let mut d = Decoder::new(usize::MAX);
     let mut out = Vec::new();
     for c in chunks {
-        d.feed(c.clone(), |m| out.push(m))
+        d.feed(c.clone(), |m, _| out.push(m))
             .expect("well-framed request");
     }
     d.finish().expect("request ends on a message boundary");
@@ -1347,7 +1347,7 @@ async fn streaming_echo(req: Request<RecvStream>, mut resp: SendResponse<Bytes>)
         let Ok(chunk) = chunk else { return };
         let _ = body.flow_control().release_capacity(chunk.len());
         let mut out = Vec::new();
-        d.feed(chunk, |m| out.push(m)).expect("well-framed");
+        d.feed(chunk, |m, _| out.push(m)).expect("well-framed");
         for m in out {
             count += 1;
             let _ = s.send_data(encode_message(&m), false);
@@ -2218,6 +2218,126 @@ async fn a_call_cancelled_before_flush_never_reaches_the_server() {
         assert_eq!(c.t.active_streams(), 0);
         c.t.set_deferred(false);
         c.assert_healthy(conn, "cancels before flush").await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Receive backpressure: with `set_acks_reads`, a call's window reopens only as
+// the embedder reports messages read.
+// ---------------------------------------------------------------------------
+
+/// Streams `count` framed messages of `size` bytes, each sent only once the
+/// client's window has room for it, and reports how many went out so far.
+fn flow_controlled_source(count: usize, size: usize, sent: watch::Sender<usize>) -> Handler {
+    let sent = Arc::new(sent);
+    handler(
+        move |_req: Request<RecvStream>, mut resp: SendResponse<Bytes>| {
+            let sent = sent.clone();
+            async move {
+                let Ok(mut s) = resp.send_response(grpc_head(), false) else {
+                    return;
+                };
+                let message = encode_message(&vec![0x42; size]);
+                for i in 0..count {
+                    s.reserve_capacity(message.len());
+                    while s.capacity() < message.len() {
+                        match poll_fn(|cx| s.poll_capacity(cx)).await {
+                            Some(Ok(_)) => {}
+                            _ => return,
+                        }
+                    }
+                    if s.send_data(message.clone(), false).is_err() {
+                        return;
+                    }
+                    sent.send_replace(i + 1);
+                }
+                let _ = s.send_trailers(grpc_trailers("0", None));
+            }
+        },
+    )
+}
+
+#[tokio::test]
+async fn unread_messages_hold_the_server_back_until_read() {
+    bounded(async {
+        const COUNT: usize = 64;
+        const SIZE: usize = 16 * 1024;
+        let (sent_tx, sent) = watch::channel(0usize);
+        let server =
+            start_server(Builder::new(), flow_controlled_source(COUNT, SIZE, sent_tx)).await;
+        let mut c = Client::new();
+        c.t.set_acks_reads(true);
+        let mut opts = tcp_options(server.addr);
+        // The default 64 KiB stream window, not grown by BDP: the bound is exact.
+        opts.bdp_probe = false;
+        let conn = c.connect(opts).await;
+        let id = c.start_unary(conn, "/source", b"");
+        let stalled = c.events_during(Duration::from_millis(500)).await;
+        let delivered = stalled
+            .iter()
+            .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
+            .count();
+        // One window of unread messages, plus the first frame of the first
+        // one, released while nothing was unread yet (see recv_window.rs).
+        let bound = (65_535 + 16_384) / (SIZE + 5);
+        let sent_while_unread = *sent.borrow();
+        assert!(
+            (1..=bound).contains(&sent_while_unread),
+            "the server sent {sent_while_unread} messages into a window of unread ones (bound {bound})"
+        );
+        assert_eq!(delivered, sent_while_unread);
+        // Reading them reopens the window; reading each as it comes lets the
+        // whole stream through.
+        c.t.read(id, delivered as u32);
+        let mut received = delivered;
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let e = timeout_at(
+                deadline,
+                c.wait_for("a message or the status", |e| stream_of(e) == Some(id)),
+            )
+            .await
+            .expect("the stream went on after the reads");
+            match e {
+                Event::Message { .. } => {
+                    received += 1;
+                    c.t.read(id, 1);
+                }
+                Event::Status { code, .. } => {
+                    assert_eq!(code, Code::Ok);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(received, COUNT);
+        assert_eq!(*sent.borrow(), COUNT);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_read_acks_the_window_reopens_as_messages_arrive() {
+    bounded(async {
+        const COUNT: usize = 64;
+        let (sent_tx, mut sent) = watch::channel(0usize);
+        let server = start_server(
+            Builder::new(),
+            flow_controlled_source(COUNT, 16 * 1024, sent_tx),
+        )
+        .await;
+        let mut c = Client::new();
+        let mut opts = tcp_options(server.addr);
+        opts.bdp_probe = false;
+        let conn = c.connect(opts).await;
+        let id = c.start_unary(conn, "/source", b"");
+        timeout(EVENT_TIMEOUT, sent.wait_for(|&n| n == COUNT))
+            .await
+            .expect("every message sent without any read")
+            .expect("server alive");
+        let r = c.finish(id).await;
+        assert_eq!((r.code, r.messages.len()), (Code::Ok, COUNT));
     })
     .await;
 }

@@ -2,7 +2,7 @@
 //! batch of completions out. All transport logic lives in h2core.
 //!
 //! Batch format (little-endian), documented for the decoder in
-//! `ts/transport/batch-decoder.ts` and in ARCHITECTURE.md:
+//! `ts/transport/native-transport.ts` (`dispatch`) and in ARCHITECTURE.md:
 //! `drain()` returns `[control, ...external]`; `control` is a sequence of
 //! records, each starting with a kind byte:
 //! - 1 READY       u32 conn
@@ -148,6 +148,8 @@ impl NativeTransport {
         let mut inner = Transport::new(Box::new(TsfnWake(wake.clone())));
         // JS calls `flush` once per event-loop turn (see native-transport.ts).
         inner.set_deferred(true);
+        // JS reports the messages it took with `flush`: receive backpressure.
+        inner.set_acks_reads(true);
         Ok(NativeTransport {
             inner,
             wake,
@@ -306,9 +308,17 @@ impl NativeTransport {
         self.inner.half_close(stream);
     }
 
-    /// Hands the calls and messages queued during this turn to the I/O thread.
+    /// Hands the calls, messages and read acknowledgements queued during this
+    /// turn to the I/O thread. `reads` is `(stream, count)` pairs: how many
+    /// more of each stream's messages JS has taken, whose bytes may now go
+    /// back to the server's window.
     #[napi(catch_unwind)]
-    pub fn flush(&self) {
+    pub fn flush(&self, reads: Option<Uint32ArraySlice>) {
+        if let Some(reads) = reads {
+            for pair in reads.chunks_exact(2) {
+                self.inner.read(pair[0], pair[1]);
+            }
+        }
         self.inner.flush();
     }
 
