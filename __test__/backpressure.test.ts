@@ -44,6 +44,7 @@ async function runChild<T>(mode: string): Promise<T> {
   const child = spawn(
     process.execPath,
     [
+      '--expose-gc',
       '--import',
       'tsx',
       path.join(__dirname, 'helpers', 'slow-consumer-child.ts'),
@@ -141,4 +142,17 @@ test.serial('destroy() cancels the call and stops the download', async (t) => {
   // grpc-js leaves the call running with its stream paused for good; h2grpc
   // cancels it, so the server is told and frees the call at once.
   if (!isGrpcJs) t.true(r.later.cancelled, 'the server sees the call cancelled');
+});
+
+test.serial('a small message kept alive pins little beside itself', async (t) => {
+  const r = await runChild<{ held: number; heldBytes: number; retained: number }>('hold');
+  t.log(
+    `${clientName}: ${r.held} messages of 512 B kept from a 125 MiB stream; ` +
+      `${mib(r.retained)} still allocated after GC`,
+  );
+  t.is(r.held, 1000);
+  // A view pins the allocation it lives in. Each held message may pin one
+  // 16 KiB segment (h2grpc) or the HTTP/2 chunk it came in (grpc-js); never
+  // the whole batch or the stream.
+  t.true(r.retained < 32 * MiB, `${mib(r.retained)} retained by 1000 small messages`);
 });

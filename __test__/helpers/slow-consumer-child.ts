@@ -11,6 +11,8 @@
 //   two-streams   one stream stops reading; a second on the same channel downloads
 //                 256 MiB before and during that; reports both durations
 //   destroy       read 4 messages, then destroy() the Readable
+//   hold          read 256 000 messages of 512 B, keeping every 256th alive, then
+//                 report what stays allocated after a GC (run with --expose-gc)
 import { Worker } from 'node:worker_threads';
 import type * as GrpcJs from '@grpc/grpc-js';
 import { grpc } from './fixture';
@@ -40,8 +42,8 @@ const client = new Bulk(target, grpc.credentials.createInsecure());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const rss = (): number => process.memoryUsage.rss();
 
-function download(count: number, tag: string): GrpcJs.ClientReadableStream<Buffer> {
-  return client.download(Buffer.from(JSON.stringify({ count, size: MESSAGE, tag })));
+function download(count: number, tag: string, size = MESSAGE): GrpcJs.ClientReadableStream<Buffer> {
+  return client.download(Buffer.from(JSON.stringify({ count, size, tag })));
 }
 
 function serverStats(tag: string): Promise<DownloadStats> {
@@ -149,6 +151,29 @@ const modes: Record<string, () => Promise<object>> = {
     stalled.on('error', () => {});
     stalled.cancel();
     return { alone, beside, bytes, stalledServer };
+  },
+  async hold() {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined) throw new Error('run with --expose-gc');
+    const retained = (): number => {
+      gc();
+      gc();
+      const m = process.memoryUsage();
+      return m.external + m.arrayBuffers;
+    };
+    const before = retained();
+    const held: Buffer[] = [];
+    const call = download(256_000, 'hold', 512);
+    let n = 0;
+    call.on('data', (m: Buffer) => {
+      if (n++ % 256 === 0) held.push(m);
+    });
+    await new Promise<void>((resolve, reject) => {
+      call.once('end', resolve);
+      call.once('error', reject);
+    });
+    const after = retained();
+    return { held: held.length, heldBytes: held.length * 512, retained: after - before };
   },
   async destroy() {
     const call = download(GIB_MESSAGES, 'destroy');

@@ -7,6 +7,9 @@
 //                                             if a connect was asked for meanwhile)
 //   READY --GOAWAY or connection lost--> IDLE
 //
+// A GOAWAY before READY (or with the SETTINGS that made it ready) is a failed
+// attempt, like a refused connection: NativeConnection reports it as closed.
+//
 // `resetTransport` / `tryAllAddrs` / `createTransport` of the seed collapse
 // into `connect()` here, because a subchannel has one address (the balancer
 // iterates addresses, as in grpc-go since pick_first moved addresses out).

@@ -23,6 +23,8 @@ export class NativeConnection implements ConnectionHandler {
   private failure: string | null = null;
   /** The server sent GOAWAY ENHANCE_YOUR_CALM "too_many_pings". */
   tooManyPings = false;
+  /** READY arrived in the batch being dispatched; reported once it is over. */
+  private readyPending = false;
 
   constructor(
     readonly address: string,
@@ -73,22 +75,41 @@ export class NativeConnection implements ConnectionHandler {
   }
 
   onReady(): void {
-    if (this.state !== 'connecting' || this.failure !== null) return;
-    this.state = 'ready';
-    this.events.onStateChange(this, 'ready');
+    if (this.state !== 'connecting' || this.failure !== null || this.readyPending) return;
+    // A server that refuses connections can send its GOAWAY with the SETTINGS
+    // that make a connection ready; the native side then reports both in one
+    // batch. Readiness counts once that batch is dispatched (microtasks run
+    // after it), so that such a connection is a failed attempt, not READY.
+    this.readyPending = true;
+    queueMicrotask(() => {
+      if (!this.readyPending) return;
+      this.readyPending = false;
+      this.state = 'ready';
+      this.events.onStateChange(this, 'ready');
+    });
   }
 
   onGoAway(code: number, _lastStreamId: number, debug: Buffer): void {
     // gRFC A8: the server's ping policy rejected our keepalive rate.
     if (code === ENHANCE_YOUR_CALM && debug.equals(TOO_MANY_PINGS)) this.tooManyPings = true;
+    if (this.state === 'connecting') {
+      // Before READY: the attempt failed (the subchannel backs off, as grpc-go
+      // and grpc-js do when no SETTINGS come first), instead of a connection
+      // that "worked" and is redialed at once. The close reports it.
+      this.readyPending = false;
+      this.failure ??= `Server sent GOAWAY (code ${code}) before the connection was ready`;
+      this.close();
+      return;
+    }
     // The server will take no new streams here; calls in flight may finish.
-    if (this.state === 'ready' || this.state === 'connecting') {
+    if (this.state === 'ready') {
       this.state = 'draining';
       this.events.onStateChange(this, 'draining');
     }
   }
 
   onClosed(reason: string): void {
+    this.readyPending = false;
     this.state = 'closed';
     this.events.onStateChange(this, 'closed', this.failure ?? reason);
   }

@@ -293,10 +293,13 @@ export class NativeTransport {
             break;
           }
           case Kind.Message: {
-            const len = buf.readUInt32LE(pos);
-            const message = buf.subarray(pos + 4, pos + 4 + len);
-            pos += 4 + len;
-            this.streams.get(id)?.onMessage(message);
+            // A small message: a view into its segment (see SEGMENT_SIZE in
+            // the binding), which is all that keeping it alive pins.
+            const segment = batch[buf.readUInt32LE(pos)];
+            const offset = buf.readUInt32LE(pos + 4);
+            const len = buf.readUInt32LE(pos + 8);
+            pos += 12;
+            this.streams.get(id)?.onMessage(segment.subarray(offset, offset + len));
             break;
           }
           case Kind.MessageExternal: {

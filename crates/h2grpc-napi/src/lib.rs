@@ -9,7 +9,8 @@
 //! - 2 GOAWAY      u32 conn, u32 code, u32 last_stream_id, u32 len, debug bytes
 //! - 3 CLOSED      u32 conn, u32 len, reason utf8
 //! - 4 HEADERS     u32 stream, metadata
-//! - 5 MESSAGE     u32 stream, u32 len, bytes (inline)
+//! - 5 MESSAGE     u32 stream, u32 segment (index into `external`), u32 offset,
+//!   u32 len: a small message, copied into a shared segment
 //! - 6 MESSAGE_EXT u32 stream, u32 index into `external`
 //! - 7 WRITE_ACK   u32 stream
 //! - 8 STATUS      u32 stream, u32 code, u32 len, message utf8, metadata
@@ -34,9 +35,12 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-/// Messages up to this size are copied into the shared control buffer (one
-/// allocation per batch); larger ones cross as their own zero-copy Buffer.
-const INLINE_LIMIT: usize = 32 * 1024;
+/// Messages up to this size are copied into shared segments of at most this
+/// size, each its own Buffer: many small messages cost one allocation, and a
+/// message JS keeps alive (protobufjs keeps `bytes` fields as views) pins at
+/// most its segment, not the whole batch. Larger messages cross as their own
+/// Buffer, without a copy when their allocation has a single owner.
+const SEGMENT_SIZE: usize = 16 * 1024;
 
 type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
 
@@ -339,9 +343,11 @@ impl NativeTransport {
         let stats = self.inner.stats();
         let mut control = std::mem::replace(&mut self.control, Vec::with_capacity(4096));
         let mut out = vec![Buffer::from(Vec::new())];
+        let mut segment = Segment::default();
         for ev in events.drain(..) {
-            encode_event(ev, &mut control, &mut out, stats);
+            encode_event(ev, &mut control, &mut out, &mut segment, stats);
         }
+        segment.finish(&mut out);
         self.spare = events;
         out[0] = Buffer::from(control);
         Some(out)
@@ -381,7 +387,45 @@ fn put_metadata(out: &mut Vec<u8>, map: &http::HeaderMap) {
     }
 }
 
-fn encode_event(ev: Event, control: &mut Vec<u8>, external: &mut Vec<Buffer>, stats: &Stats) {
+/// The segment small messages are being copied into, and its slot in `external`.
+#[derive(Default)]
+struct Segment {
+    bytes: Vec<u8>,
+    /// 0: none yet (slot 0 is the control buffer).
+    index: u32,
+}
+
+impl Segment {
+    /// Copies `data` in, starting a new segment when it would not fit;
+    /// returns (segment index, offset).
+    fn append(&mut self, data: &[u8], external: &mut Vec<Buffer>) -> (u32, u32) {
+        if self.index == 0 || self.bytes.len() + data.len() > SEGMENT_SIZE {
+            self.finish(external);
+            self.index = external.len() as u32;
+            external.push(Buffer::from(Vec::new()));
+            // Grows by doubling up to SEGMENT_SIZE: a lone small response
+            // does not cost a full segment.
+            self.bytes = Vec::with_capacity(data.len().max(256));
+        }
+        let offset = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(data);
+        (self.index, offset)
+    }
+
+    fn finish(&mut self, external: &mut [Buffer]) {
+        if self.index != 0 {
+            external[self.index as usize] = Buffer::from(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+fn encode_event(
+    ev: Event,
+    control: &mut Vec<u8>,
+    external: &mut Vec<Buffer>,
+    segment: &mut Segment,
+    stats: &Stats,
+) {
     match ev {
         Event::Connection { conn, event } => match event {
             ConnEvent::Ready => {
@@ -416,10 +460,13 @@ fn encode_event(ev: Event, control: &mut Vec<u8>, external: &mut Vec<Buffer>, st
             put_metadata(control, &metadata);
         }
         Event::Message { stream, data } => {
-            if data.len() <= INLINE_LIMIT {
+            if data.len() <= SEGMENT_SIZE {
+                let (index, offset) = segment.append(&data, external);
                 control.push(5);
                 put_u32(control, stream);
-                put_bytes(control, &data);
+                put_u32(control, index);
+                put_u32(control, offset);
+                put_u32(control, data.len() as u32);
                 Stats::add(&stats.bytes_copied, data.len() as u64);
             } else {
                 control.push(6);
