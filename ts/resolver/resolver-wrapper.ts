@@ -3,6 +3,12 @@
 //   - the resolver's config, when valid, is used;
 //   - no config from the resolver → the channel's default (`grpc.service_config`);
 //   - an invalid config → keep the last good one; with none, the update is an error.
+//     A config object from a (user) resolver is validated here too: one whose
+//     loadBalancingConfig lists only policies this client lacks, or with any
+//     field that fails validation, is invalid (service_config.proto), not a
+//     reason to fall back to pick_first as grpc-js does. As in grpc-go, an
+//     update with an invalid config reports itself rejected (the resolver
+//     retries with backoff) even when the previous config carries on.
 //
 // Re-resolution requests from the balancer are spaced by a backoff (grpc-js's
 // resolving load balancer does the same, with the reconnect backoff options):
@@ -13,7 +19,7 @@ import { BackoffTimeout } from '../backoff-timeout';
 import { Status } from '../constants';
 import type { ChannelOptions } from '../channel';
 import { statusOrFromError, statusOrFromValue, type StatusOr } from '../status-or';
-import type { ServiceConfig } from '../service-config';
+import { validateServiceConfig, type ServiceConfig } from '../service-config';
 import type { Endpoint } from '../subchannel/subchannel-address';
 import { createResolver, type Resolver } from './resolver';
 import type { GrpcUri } from './uri-parser';
@@ -103,11 +109,12 @@ export class ResolverWrapper {
     resolutionNote: string,
   ): boolean {
     if (this.closed) return true;
+    const checked = serviceConfig === null ? null : validated(serviceConfig);
     let config: ServiceConfig | null;
-    if (serviceConfig === null) {
+    if (checked === null) {
       config = this.defaultConfig;
-    } else if (serviceConfig.ok) {
-      config = serviceConfig.value;
+    } else if (checked.ok) {
+      config = checked.value;
       this.lastGoodConfig = config;
     } else if (this.lastGoodConfig !== null) {
       config = this.lastGoodConfig;
@@ -118,18 +125,40 @@ export class ResolverWrapper {
       return this.onUpdate({
         endpoints: statusOrFromError({
           code: Status.UNAVAILABLE,
-          details: `Invalid service config from the resolver: ${serviceConfig.error.details}`,
+          details: `Invalid service config from the resolver: ${checked.error.details}`,
         }),
         serviceConfig: null,
         attributes,
         resolutionNote,
       });
     }
-    return this.onUpdate({
+    const accepted = this.onUpdate({
       endpoints: endpoints.ok ? statusOrFromValue(endpoints.value) : endpoints,
       serviceConfig: config,
       attributes,
       resolutionNote,
     });
+    return accepted && (checked === null || checked.ok);
   }
+}
+
+/** Validation results by the config object a resolver reported (resolvers often repeat one). */
+const checkedConfigs = new WeakMap<ServiceConfig, StatusOr<ServiceConfig>>();
+
+/** A resolver's config, validated (the same result object for the same input). */
+function validated(config: StatusOr<ServiceConfig>): StatusOr<ServiceConfig> {
+  if (!config.ok) return config;
+  let checked = checkedConfigs.get(config.value);
+  if (checked === undefined) {
+    try {
+      checked = statusOrFromValue(validateServiceConfig(config.value));
+    } catch (e) {
+      checked = statusOrFromError({
+        code: Status.UNAVAILABLE,
+        details: e instanceof Error ? e.message : String(e),
+      });
+    }
+    checkedConfigs.set(config.value, checked);
+  }
+  return checked;
 }
