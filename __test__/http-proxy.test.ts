@@ -213,3 +213,28 @@ test.serial(
     ]);
   },
 );
+
+test.serial(
+  'grpc.http_connect_target without a scheme: the tunnel and the TLS name both use its host',
+  async (t) => {
+    if (isGrpcJs) {
+      // grpc-js parses `localhost:<port>` as scheme `localhost`, path `<port>`: its
+      // TLS setup throws "Invalid target" from inside the balancer (an uncaught
+      // exception), so this is not run against it.
+      t.pass();
+      return;
+    }
+    proxy.tunnels = [];
+    const c = clientWithEnv(t, {}, `127.0.0.1:${proxy.port}`, grpc.credentials.createSsl(pki.ca), {
+      'grpc.http_connect_target': `localhost:${secure.port}`,
+    });
+    const out = await unary(c);
+    // h2grpc reads the option once, with the channel target's rules (a bare
+    // `host:port` is a dns target), for both the tunnel and the TLS name.
+    t.is(out.error, null, out.error?.message);
+    t.deepEqual(
+      proxy.tunnels.map((tunnel) => tunnel.url),
+      [`localhost:${secure.port}`],
+    );
+  },
+);

@@ -159,7 +159,8 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
         stringOption(options['grpc.default_authority']) ??
         stringOption(options['grpc.ssl_target_name_override']) ??
         targetAuthority,
-      ...securityConfig(credentials, tlsAuthority(targetAuthority, options), options),
+      // Through a proxy, TLS verifies the server the tunnel reaches.
+      ...securityConfig(credentials, proxied.proxy?.target ?? targetAuthority, options),
       proxy: proxied.proxy,
       userAgent,
       maxReceiveMessageLength: this.maxReceive,
@@ -434,8 +435,9 @@ export class Channel implements ChannelInterface, CallHost, RetryHost, BalancerE
 
 /**
  * The TLS and call-credential part of a connection's settings. Like grpc-js,
- * the TLS name is `grpc.ssl_target_name_override` or the host of the
- * target's authority (not `grpc.default_authority`).
+ * the TLS name is `grpc.ssl_target_name_override` or the host of
+ * `targetAuthority`: the target's authority, or through a proxy the server
+ * the tunnel reaches (not `grpc.default_authority`).
  */
 function securityConfig(
   credentials: ChannelCredentials,
@@ -463,24 +465,6 @@ function securityConfig(
     checkServerIdentity: check,
     callCredentials,
   };
-}
-
-/**
- * The authority whose host TLS verifies: the target's, or with an explicit
- * `grpc.http_connect_target` (the channel target is then the proxy) that
- * tunnel target's, as grpc-js does.
- */
-function tlsAuthority(targetAuthority: string, options: ChannelOptions): string {
-  const explicit = stringOption(options['grpc.http_connect_target']);
-  if (explicit === undefined) return targetAuthority;
-  const parsed = parseUri(explicit);
-  const mapped = parsed === null ? null : mapUriDefaultScheme(parsed);
-  if (mapped === null) return targetAuthority;
-  try {
-    return getDefaultAuthority(mapped);
-  } catch {
-    return targetAuthority;
-  }
 }
 
 let nextChannelId = 1;

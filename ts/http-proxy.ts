@@ -7,6 +7,7 @@
 // a tunnel to the real `host:port`.
 import { isIPv4 } from 'node:net';
 import type { ProxyConfig } from './native/binding';
+import { mapUriDefaultScheme } from './resolver/resolver';
 import { DEFAULT_PORT } from './resolver/resolver-dns';
 import {
   combineHostPort,
@@ -20,7 +21,10 @@ import {
 export interface ProxyMapResult {
   /** What the resolver resolves: the proxy's address when proxied, else the target. */
   target: GrpcUri;
-  /** Set when connections go through a proxy. */
+  /**
+   * Set when connections go through a proxy; its `target` (the real server's
+   * `host:port`) is also the name TLS verifies.
+   */
   proxy?: ProxyConfig;
 }
 
@@ -80,9 +84,16 @@ function connectTarget(hostPort: HostPort): string {
   return combineHostPort({ host: hostPort.host, port: hostPort.port ?? DEFAULT_PORT });
 }
 
+/**
+ * An explicit `grpc.http_connect_target`, read with the channel target's rules
+ * (a bare `host:port` is a dns target, not scheme `host`), as the tunnel's
+ * `host:port`. The one place the option is parsed: the channel takes the TLS
+ * name from the result too.
+ */
 function parseConnectTarget(target: string): string | null {
   const parsed = parseUri(target);
-  const hostPort = parsed === null ? null : splitHostPort(parsed.path);
+  const mapped = parsed === null ? null : mapUriDefaultScheme(parsed);
+  const hostPort = mapped === null ? null : splitHostPort(mapped.path);
   return hostPort === null ? null : connectTarget(hostPort);
 }
 
