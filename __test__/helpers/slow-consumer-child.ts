@@ -8,7 +8,7 @@
 //   pause         read 4 messages, pause() the Readable for 5 s, then read the rest
 //   sleepy        `for await` over the Readable, sleeping 10 ms per message, for 5 s
 //   sleepy-modern the same with the modern API's async iterator (h2grpc only)
-//   two-streams   one stream stops reading; a second on the same channel downloads
+//   two-streams   four streams stop reading; another on the same channel downloads
 //                 256 MiB before and during that; reports both durations
 //   destroy       read 4 messages, then destroy() the Readable
 //   hold          read 256 000 messages of 512 B, keeping every 256th alive, then
@@ -137,20 +137,24 @@ const modes: Record<string, () => Promise<object>> = {
   },
   async 'two-streams'() {
     const quarterGib = GIB_MESSAGES / 4;
-    // The second stream's speed alone, on the same (warm) channel.
+    // The reading stream's speed alone, on the same (warm) channel.
     let start = Date.now();
     await readToEnd(download(quarterGib, 'alone'));
     const alone = Date.now() - start;
-    const stalled = download(GIB_MESSAGES, 'stalled');
-    await firstMessages(stalled, 4);
+    // Four streams that stop reading, each holding a (BDP-grown) window of
+    // unread data: together more than the connection window.
+    const stalled = [0, 1, 2, 3].map((i) => download(GIB_MESSAGES, `stalled${i}`));
+    await Promise.all(stalled.map((call) => firstMessages(call, 4)));
     await sleep(500);
     start = Date.now();
     const bytes = await readToEnd(download(quarterGib, 'beside'));
     const beside = Date.now() - start;
-    const stalledServer = await serverStats('stalled');
-    stalled.on('error', () => {});
-    stalled.cancel();
-    return { alone, beside, bytes, stalledServer };
+    const stalledServers = await Promise.all([0, 1, 2, 3].map((i) => serverStats(`stalled${i}`)));
+    for (const call of stalled) {
+      call.on('error', () => {});
+      call.cancel();
+    }
+    return { alone, beside, bytes, stalledServers };
   },
   async hold() {
     const gc = (globalThis as { gc?: () => void }).gc;

@@ -537,6 +537,26 @@ impl FlowControl {
             .release_capacity(sz as proto::WindowSize)
             .map_err(Into::into)
     }
+
+    /// h2grpc patch: gives `sz` bytes of received data back to the
+    /// *connection* window only. The stream window opens for them when they
+    /// are released with [`release_capacity`](Self::release_capacity), which
+    /// then does not count them toward the connection again. Lets a receiver
+    /// apply backpressure per stream without one stalled stream holding the
+    /// connection window shut for the others.
+    ///
+    /// # Errors
+    ///
+    /// When `sz` is more than the received bytes not yet given back to the
+    /// connection.
+    pub fn release_connection_capacity(&mut self, sz: usize) -> Result<(), crate::Error> {
+        if sz > proto::MAX_WINDOW_SIZE as usize {
+            return Err(UserError::ReleaseCapacityTooBig.into());
+        }
+        self.inner
+            .release_connection_capacity(sz as proto::WindowSize)
+            .map_err(Into::into)
+    }
 }
 
 // ===== impl PingPong =====

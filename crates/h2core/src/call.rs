@@ -404,6 +404,16 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                         // alone instead of growing a batch vector per call.
                         let mut single: Option<Event> = None;
                         window.on_data(len);
+                        if acks_reads {
+                            // The connection window reopens on receipt, the
+                            // stream window only as JS reads (grpc-go's
+                            // split): a stalled reader holds back its own
+                            // stream, never the connection's others. (A
+                            // patch of h2: crates/h2/H2GRPC-PATCH.md.)
+                            if let Recv::Body(body) = &mut recv {
+                                let _ = body.flow_control().release_connection_capacity(len);
+                            }
+                        }
                         let fed = decoder.feed(chunk, |data, wire_len| {
                             window.on_message(wire_len);
                             let ev = Event::Message { stream, data };

@@ -375,7 +375,7 @@ where
         if let Some(w) = pending_window {
             // BDP sizes the per-stream window; the connection window only
             // ever grows from its configured size.
-            conn.set_target_window_size(connection_window(w, opts.initial_conn_window));
+            conn.set_target_window_size(w.max(opts.initial_conn_window));
             // Refused while an earlier SETTINGS awaits its ACK: retried on a later poll.
             if conn.set_initial_window_size(w).is_ok() {
                 pending_window = None;
@@ -421,15 +421,6 @@ where
     .await
 }
 
-/// The connection window for a (BDP-grown) stream window: at least twice it.
-/// A stream whose reader stalls keeps its unread bytes out of the stream
-/// window and, h2 releasing both together, out of the connection window too;
-/// with room for two streams' windows, one stalled stream cannot starve the
-/// others on the connection.
-fn connection_window(stream_window: u32, initial_conn_window: u32) -> u32 {
-    stream_window.saturating_mul(2).max(initial_conn_window)
-}
-
 /// Smallest DATA frame that carries a whole gRPC message (an empty one).
 const MIN_MESSAGE_FRAME: usize = 5;
 /// h2 charges each DATA frame shorter than this many bytes the difference.
@@ -447,7 +438,7 @@ const H2_SMALL_FRAME: usize = 256;
 /// stops servers that split messages into tinier frames.
 fn data_frame_budget(opts: &ConnectOptions) -> usize {
     let max_window = if opts.bdp_probe {
-        connection_window(crate::bdp::BDP_LIMIT, opts.initial_conn_window)
+        opts.initial_conn_window.max(crate::bdp::BDP_LIMIT)
     } else {
         opts.initial_conn_window.max(opts.initial_stream_window)
     };

@@ -2341,3 +2341,56 @@ async fn without_read_acks_the_window_reopens_as_messages_arrive() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_stalled_reader_does_not_hold_the_connection_window_shut() {
+    bounded(async {
+        const COUNT: usize = 64;
+        let (sent_tx, _sent) = watch::channel(0usize);
+        let server = start_server(
+            Builder::new(),
+            flow_controlled_source(COUNT, 16 * 1024, sent_tx),
+        )
+        .await;
+        let mut c = Client::new();
+        c.t.set_acks_reads(true);
+        let mut opts = tcp_options(server.addr);
+        // A connection window no larger than one stream's: a stream that
+        // holds its unread bytes against both would shut the connection.
+        opts.bdp_probe = false;
+        opts.initial_stream_window = 65_535;
+        opts.initial_conn_window = 65_535;
+        let conn = c.connect(opts).await;
+        let stalled = c.start_unary(conn, "/source", b"");
+        // Its window fills and nothing of it is read.
+        c.wait_for(
+            "the stalled stream's first message",
+            |e| matches!(e, Event::Message { stream, .. } if *stream == stalled),
+        )
+        .await;
+        let _ = c.events_during(Duration::from_millis(300)).await;
+        let reader = c.start_unary(conn, "/source", b"");
+        let mut received = 0;
+        loop {
+            let e = c
+                .wait_for("the reading stream's next message or status", |e| {
+                    stream_of(e) == Some(reader)
+                })
+                .await;
+            match e {
+                Event::Message { .. } => {
+                    received += 1;
+                    c.t.read(reader, 1);
+                }
+                Event::Status { code, .. } => {
+                    assert_eq!(code, Code::Ok);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(received, COUNT);
+        c.t.cancel(stalled);
+    })
+    .await;
+}

@@ -474,7 +474,13 @@ impl Recv {
             return Err(UserError::ReleaseCapacityTooBig);
         }
 
-        self.release_connection_capacity(capacity, task);
+        // h2grpc patch: bytes already given back to the connection window
+        // alone are not given back again.
+        let early = capacity.min(stream.conn_released_recv_data);
+        stream.conn_released_recv_data -= early;
+        if capacity > early {
+            self.release_connection_capacity(capacity - early, task);
+        }
 
         // Decrement in-flight data
         stream.in_flight_recv_data -= capacity;
@@ -496,6 +502,27 @@ impl Recv {
         Ok(())
     }
 
+    /// h2grpc patch: gives `capacity` bytes of the stream's received data back
+    /// to the connection window only; the stream window stays closed for
+    /// them until `release_capacity`. A client that holds a slow reader's
+    /// data against its stream window (receive backpressure) thus keeps the
+    /// connection open for its other streams, as grpc-go does by updating
+    /// the connection window on receipt and the stream window on read.
+    pub fn release_stream_connection_capacity(
+        &mut self,
+        capacity: WindowSize,
+        stream: &mut store::Ptr,
+        task: &mut Option<Waker>,
+    ) -> Result<(), UserError> {
+        let unreleased = stream.in_flight_recv_data - stream.conn_released_recv_data;
+        if capacity > unreleased {
+            return Err(UserError::ReleaseCapacityTooBig);
+        }
+        stream.conn_released_recv_data += capacity;
+        self.release_connection_capacity(capacity, task);
+        Ok(())
+    }
+
     /// Release any unclaimed capacity for a closed stream.
     pub fn release_closed_capacity(
         &mut self,
@@ -512,8 +539,13 @@ impl Recv {
                 stream.in_flight_recv_data,
             );
 
-            self.release_connection_capacity(stream.in_flight_recv_data, task);
+            // h2grpc patch: minus what the connection already got back.
+            let unreleased = stream.in_flight_recv_data - stream.conn_released_recv_data;
+            if unreleased > 0 {
+                self.release_connection_capacity(unreleased, task);
+            }
             stream.in_flight_recv_data = 0;
+            stream.conn_released_recv_data = 0;
         }
 
         self.clear_recv_buffer(stream, task, counts);
@@ -966,9 +998,11 @@ impl Recv {
                 if data.is_budgeted {
                     counts.release_data_frame(data.payload.len());
                 }
+                // h2grpc patch: buffered frames were never released early,
+                // but stay within what the connection has not got back.
                 to_release = to_release
                     .saturating_add(data.payload.len() as WindowSize)
-                    .min(stream.in_flight_recv_data);
+                    .min(stream.in_flight_recv_data - stream.conn_released_recv_data);
             }
         }
         // Release flow control capacity. Cases:

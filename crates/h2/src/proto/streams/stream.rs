@@ -85,6 +85,11 @@ pub(super) struct Stream {
 
     pub in_flight_recv_data: WindowSize,
 
+    /// h2grpc patch: how much of `in_flight_recv_data` was already handed
+    /// back to the connection window alone (`release_connection_capacity`),
+    /// so the stream's later release does not hand it back twice.
+    pub conn_released_recv_data: WindowSize,
+
     /// Next node in the linked list of streams waiting to send window updates.
     pub next_window_update: Option<store::Key>,
 
@@ -192,6 +197,7 @@ impl Stream {
             is_pending_accept: false,
             recv_flow,
             in_flight_recv_data: 0,
+            conn_released_recv_data: 0,
             next_window_update: None,
             is_pending_window_update: false,
             reset_at: None,

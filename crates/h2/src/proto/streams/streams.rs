@@ -1617,6 +1617,20 @@ impl OpaqueStreamRef {
             .release_capacity(capacity, &mut stream, &mut me.actions.task)
     }
 
+    /// h2grpc patch: see `Recv::release_stream_connection_capacity`.
+    pub fn release_connection_capacity(&mut self, capacity: WindowSize) -> Result<(), UserError> {
+        let mut me = self.inner.lock().unwrap();
+        let me = &mut *me;
+
+        let mut stream = me.store.resolve(self.key);
+
+        me.actions.recv.release_stream_connection_capacity(
+            capacity,
+            &mut stream,
+            &mut me.actions.task,
+        )
+    }
+
     /// Clear the receive queue and set the status to no longer receive data frames.
     pub(crate) fn clear_recv_buffer(&mut self) {
         let mut me = self.inner.lock().unwrap();
