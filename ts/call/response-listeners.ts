@@ -46,6 +46,34 @@ function endStream(stream: ResponseStream, status: StatusObject, callerStack: Er
 }
 
 /**
+ * Ends a unary or client-streaming call as grpc-js does: the callback gets
+ * the error (non-OK), the response, or UNIMPLEMENTED "No message received"
+ * when an OK status came without one; then `'status'` is emitted.
+ */
+function endUnary<ResponseType>(
+  emitter: EventEmitter,
+  callback: UnaryCallback<ResponseType>,
+  status: StatusObject,
+  received: boolean,
+  response: ResponseType | undefined,
+  callerStack: Error | null,
+): void {
+  if (status.code !== Status.OK) {
+    callback(callErrorFromStatus(status, callerFrames(callerStack)));
+  } else if (received) {
+    callback(null, response);
+  } else {
+    const missing: StatusObject = {
+      code: Status.UNIMPLEMENTED,
+      details: 'No message received',
+      metadata: status.metadata,
+    };
+    callback(callErrorFromStatus(missing, callerFrames(callerStack)));
+  }
+  emitter.emit('status', status);
+}
+
+/**
  * Delivers a unary or client-streaming call's response to its callback, then
  * emits `'status'` on the call object.
  * @internal
@@ -73,6 +101,10 @@ export class UnaryResponseListener<ResponseType> implements CallListener {
   }
 
   onReceiveMessage(message: Buffer): void {
+    // One response is all there is: it is never reported read, so a unary
+    // call costs no read acknowledgement (no extra native call); its bytes
+    // go back to the window when the stream ends.
+    this.call.pauseRead();
     if (this.done || this.readError !== null) {
       return;
     }
@@ -100,22 +132,9 @@ export class UnaryResponseListener<ResponseType> implements CallListener {
     if (this.readError !== null) {
       status = this.readError;
     }
-    const callerStack = this.callerStack;
+    endUnary(this.emitter, this.callback, status, this.received, this.response, this.callerStack);
     // Not retained past the end of the call: it pins the caller's frames.
     this.callerStack = null;
-    if (status.code !== Status.OK) {
-      this.callback(callErrorFromStatus(status, callerFrames(callerStack)));
-    } else if (this.received) {
-      this.callback(null, this.response);
-    } else {
-      const missing: StatusObject = {
-        code: Status.UNIMPLEMENTED,
-        details: 'No message received',
-        metadata: status.metadata,
-      };
-      this.callback(callErrorFromStatus(missing, callerFrames(callerStack)));
-    }
-    this.emitter.emit('status', status);
   }
 }
 
@@ -215,21 +234,18 @@ export class InterceptedUnaryListener<ResponseType> implements InterceptingListe
       return;
     }
     this.done = true;
-    const callerStack = this.callerStack;
+    const response = this.response;
+    // An interceptor's null means no message (see the chain's bottom).
+    const received = response !== null;
+    endUnary(
+      this.emitter,
+      this.callback,
+      status,
+      received,
+      response ?? undefined,
+      this.callerStack,
+    );
     this.callerStack = null;
-    if (status.code !== Status.OK) {
-      this.callback(callErrorFromStatus(status, callerFrames(callerStack)));
-    } else if (this.response !== null) {
-      this.callback(null, this.response);
-    } else {
-      const missing: StatusObject = {
-        code: Status.UNIMPLEMENTED,
-        details: 'No message received',
-        metadata: status.metadata,
-      };
-      this.callback(callErrorFromStatus(missing, callerFrames(callerStack)));
-    }
-    this.emitter.emit('status', status);
   }
 }
 

@@ -43,6 +43,10 @@ class SingleResponseState<Res> extends CallState {
   }
 
   onReceiveMessage(message: Buffer): void {
+    // One response is all there is: it is never reported read, so a unary
+    // call costs no read acknowledgement (no extra native call); its bytes
+    // go back to the window when the stream ends.
+    this.call.pauseRead();
     if (this.finished) return;
     if (this.received) {
       // grpc-js's wording for a unary response stream with a second message.
