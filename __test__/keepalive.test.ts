@@ -249,3 +249,32 @@ test('GOAWAY too_many_pings doubles the keepalive time of the next connection', 
   const gap = second[1] - second[0];
   t.true(gap >= 350, `gap between pings ${gap} ms (connected ${connectedAt})`);
 });
+
+test('after too_many_pings, two channels that shared a connection still share one', async (t) => {
+  t.timeout(30_000);
+  const srv = await startPingServer(t, (session, index) => {
+    if (index === 0)
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('too_many_pings'));
+  });
+  const options = { 'grpc.keepalive_time_ms': 200, 'grpc.keepalive_permit_without_calls': 1 };
+  const clients = [newClient(t, srv.address, options), newClient(t, srv.address, options)];
+  const ready = () =>
+    Promise.all(
+      clients.map(
+        (c) =>
+          new Promise<void>((resolve, reject) =>
+            c.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())),
+          ),
+      ),
+    );
+  await ready();
+  t.is(srv.sessions.length, 1, 'the two channels share the first connection');
+  // The first ping (~200 ms) draws the GOAWAY; both channels reconnect.
+  for (let i = 0; i < 50 && srv.sessions.length < 2; i++) await sleep(50);
+  await ready();
+  await sleep(500);
+  // The throttled keepalive time is the subchannel's own: the two channels still
+  // find the same subchannel (one connection), instead of one of them keying a new
+  // one by the doubled time.
+  t.is(srv.sessions.length, 2, `${srv.sessions.length} connections`);
+});

@@ -1,7 +1,10 @@
 // grpc-go's ccBalancerWrapper: the channel's side of the balancer API. It
 // hosts the configured policy in a ChildLoadBalancerHandler (so a policy
 // change swaps gracefully), creates subchannels from the shared pool, and
-// forwards state and pickers to the channel.
+// forwards state and pickers to the channel. It also keeps the channel's
+// keepalive time: when a server throttles one subchannel (GOAWAY
+// too_many_pings), the channel's other and later subchannels follow, as in
+// grpc-js.
 import type { ChannelOptions } from '../channel';
 import { Status, type ConnectivityState } from '../constants';
 import type { ConnectConfig } from '../native/binding';
@@ -14,7 +17,12 @@ import {
   type SubchannelAddress,
   type Endpoint,
 } from '../subchannel/subchannel-address';
-import type { SubchannelInterface } from '../subchannel/subchannel-interface';
+import type {
+  ConnectivityStateListener,
+  SubchannelInterface,
+} from '../subchannel/subchannel-interface';
+import type { Subchannel } from '../subchannel/subchannel';
+import { BaseSubchannelWrapper } from '../subchannel/base-subchannel-wrapper';
 import { getSubchannel } from '../subchannel/subchannel-pool';
 import { ChildLoadBalancerHandler } from './child-load-balancer-handler';
 import {
@@ -33,15 +41,20 @@ export interface BalancerEvents {
 
 export class BalancerWrapper {
   private readonly handler: ChildLoadBalancerHandler;
+  /** The channel's keepalive time: the option's, raised by throttled subchannels. */
+  private keepaliveTimeMs: number;
+  /** The subchannels the balancer holds a reference to. */
+  private readonly held = new Set<ChannelSubchannel>();
 
   constructor(
     private readonly connectConfig: ConnectConfig,
     private readonly backoff: BackoffOptions,
     private readonly events: BalancerEvents,
   ) {
+    this.keepaliveTimeMs = connectConfig.keepaliveTimeMs ?? -1;
     const helper: ChannelControlHelper = {
       createSubchannel: (address: SubchannelAddress, _args: ChannelOptions): SubchannelInterface =>
-        getSubchannel(dialAddress(address), this.connectConfig, this.backoff),
+        this.createSubchannel(address),
       updateState: (state, picker, errorMessage) =>
         this.events.updateState(state, picker, errorMessage),
       requestReresolution: () => this.events.requestReresolution(),
@@ -88,6 +101,62 @@ export class BalancerWrapper {
 
   close(): void {
     this.handler.destroy();
+  }
+
+  private createSubchannel(address: SubchannelAddress): SubchannelInterface {
+    const subchannel = getSubchannel(dialAddress(address), this.connectConfig, this.backoff);
+    subchannel.throttleKeepalive(this.keepaliveTimeMs);
+    return new ChannelSubchannel(subchannel, {
+      held: (s) => this.held.add(s),
+      released: (s) => this.held.delete(s),
+      throttled: (keepaliveTimeMs) => this.throttleKeepalive(keepaliveTimeMs),
+    });
+  }
+
+  private throttleKeepalive(keepaliveTimeMs: number): void {
+    if (keepaliveTimeMs <= this.keepaliveTimeMs) return;
+    this.keepaliveTimeMs = keepaliveTimeMs;
+    for (const subchannel of this.held) subchannel.throttleKeepalive(keepaliveTimeMs);
+  }
+}
+
+interface ChannelSubchannelOwner {
+  held(subchannel: ChannelSubchannel): void;
+  released(subchannel: ChannelSubchannel): void;
+  throttled(keepaliveTimeMs: number): void;
+}
+
+/**
+ * A pool subchannel as one channel's balancer holds it (grpc-js's
+ * ChannelSubchannelWrapper): while referenced, it tells the channel of
+ * keepalive throttling, and the channel can throttle it. The listener comes
+ * off with the last reference, since pool subchannels outlive channels that
+ * share them.
+ */
+class ChannelSubchannel extends BaseSubchannelWrapper {
+  private refs = 0;
+  private readonly listener: ConnectivityStateListener = (_s, _p, _n, keepaliveTime) =>
+    this.owner.throttled(keepaliveTime);
+
+  constructor(
+    child: Subchannel,
+    private readonly owner: ChannelSubchannelOwner,
+  ) {
+    super(child);
+  }
+
+  override ref(): void {
+    super.ref();
+    if (this.refs++ > 0) return;
+    this.child.addConnectivityStateListener(this.listener);
+    this.owner.held(this);
+  }
+
+  protected override destroy(): void {
+    super.destroy();
+    this.refs = 0;
+    this.child.removeConnectivityStateListener(this.listener);
+    this.owner.released(this);
   }
 }
 

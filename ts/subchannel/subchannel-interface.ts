@@ -3,7 +3,11 @@
 // balancers written for grpc-js work unchanged.
 import type { ConnectivityState } from '../constants';
 
-/** Called on every state change of a subchannel. `keepaliveTime` is in ms. */
+/**
+ * Called on every state change of a subchannel. `keepaliveTime` is the
+ * subchannel's keepalive time in ms (-1: keepalive off), raised after a
+ * server's GOAWAY too_many_pings.
+ */
 export type ConnectivityStateListener = (
   subchannel: SubchannelInterface,
   previousState: ConnectivityState,

@@ -42,6 +42,13 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   private refcount = 0;
   private readonly ref_: SubchannelRef;
   private lastError = '';
+  /**
+   * The keepalive time of this subchannel's connections (gRFC A8): the
+   * config's, raised after a GOAWAY too_many_pings. Kept here, not written
+   * into the config, whose contents are the pool key this subchannel is
+   * shared under.
+   */
+  private keepaliveTimeMs: number | undefined;
 
   /**
    * @param address Dialable form: `host:port`, `[v6]:port` or `unix:/path`.
@@ -55,6 +62,7 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     private readonly onUnused: (subchannel: Subchannel) => void,
   ) {
     this.backoff = new ConnectionBackoff(backoff);
+    this.keepaliveTimeMs = config.keepaliveTimeMs;
     this.ref_ = { kind: 'subchannel', id: nextSubchannelId++, name: address };
   }
 
@@ -89,9 +97,11 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   }
 
   throttleKeepalive(newKeepaliveTime: number): void {
-    // As grpc-js: only ever lengthens; later connections use it.
-    if (newKeepaliveTime > (this.config.keepaliveTimeMs ?? 0)) {
-      this.config.keepaliveTimeMs = newKeepaliveTime;
+    // As grpc-js: only ever lengthens, and only a keepalive that is on;
+    // later connections use it.
+    const current = this.keepaliveTimeMs;
+    if (current !== undefined && current > 0 && newKeepaliveTime > current) {
+      this.keepaliveTimeMs = newKeepaliveTime;
     }
   }
 
@@ -152,12 +162,11 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   /** @internal */
   onStateChange(conn: NativeConnection, state: NativeConnectionState, reason?: string): void {
     if (conn !== this.conn) return;
-    const keepalive = this.config.keepaliveTimeMs;
+    const keepalive = this.keepaliveTimeMs;
     if (conn.tooManyPings && keepalive !== undefined && keepalive > 0) {
       // gRFC A8: the client doubles its keepalive time for later connections.
-      // The config object is the channel's own (shared by reference), so the
-      // channel's later subchannels start throttled too, like grpc-js's
-      // `throttleKeepalive`.
+      // State listeners receive it, so the channel passes it on to its other
+      // subchannels (BalancerWrapper), as grpc-js's channel does.
       this.throttleKeepalive(keepalive * 2);
       conn.tooManyPings = false;
     }
@@ -196,7 +205,11 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     }, delayMs);
     this.backoffTimer.unref();
     try {
-      this.conn = new NativeConnection(this.address, { ...this.config, connectTimeoutMs }, this);
+      this.conn = new NativeConnection(
+        this.address,
+        { ...this.config, connectTimeoutMs, keepaliveTimeMs: this.keepaliveTimeMs },
+        this,
+      );
     } catch (e) {
       // An address the native dialer rejects (a resolver's bad port or empty
       // host): a failed attempt like a refused one, reported asynchronously
@@ -234,7 +247,7 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
       queueMicrotask(() => this.endBackoff());
     }
     for (const listener of [...this.listeners]) {
-      listener(this, prev, next, 0, errorMessage);
+      listener(this, prev, next, this.keepaliveTimeMs ?? -1, errorMessage);
     }
   }
 
