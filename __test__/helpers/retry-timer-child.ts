@@ -4,10 +4,10 @@
 //
 //   node --import tsx __test__/helpers/retry-timer-child.ts <policy> <end> <port>
 //     policy: `retry` (retryPolicy) or `hedging` (hedgingPolicy, 20 s hedging delay).
-//     end:    `cancel` (the call is cancelled after 300 ms) or `deadline` (500 ms).
+//     end:    `cancel` (the call is cancelled after 500 ms) or `deadline` (1.5 s).
 //   The server at 127.0.0.1:<port> (`/edge.E/Fail`) fails the first attempt with
-//   `grpc-retry-pushback-ms: 30000`. Prints `RESULT <status name> <ms>` when the call
-//   ends.
+//   `grpc-retry-pushback-ms: 30000` (`/edge.E/Echo` warms the connection up first).
+//   Prints `RESULT <status name> <ms>` when the call ends.
 //
 // Whatever happens, a watchdog thread kills the process after 60 s.
 import { Worker } from 'node:worker_threads';
@@ -36,22 +36,45 @@ const serviceConfig = { methodConfig: [{ name: [{ service: 'edge.E' }], ...metho
 const client = new grpc.Client(`127.0.0.1:${portArg}`, grpc.credentials.createInsecure(), {
   'grpc.service_config': JSON.stringify(serviceConfig),
 });
-const metadata = new grpc.Metadata();
-metadata.set('x-key', `child-${process.pid}`);
-metadata.set('x-pushback', '30000');
 const id = (b: Buffer): Buffer => b;
-const start = Date.now();
-const deadline = end === 'deadline' ? start + 500 : Infinity;
-const call = client.makeUnaryRequest(
-  '/edge.E/Fail',
-  id,
-  id,
-  Buffer.alloc(0),
-  metadata,
-  { deadline },
-  (err) => {
-    const name = grpc.status[err?.code ?? grpc.status.OK];
-    process.stdout.write(`RESULT ${name} ${Date.now() - start}\n`);
-  },
-);
-if (end === 'cancel') setTimeout(() => call.cancel(), 300);
+
+/** One unary call; resolves with its status name. */
+function call(
+  path: string,
+  metadata: InstanceType<typeof grpc.Metadata>,
+  deadline: number,
+  cancelAfterMs?: number,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const started = client.makeUnaryRequest(
+      path,
+      id,
+      id,
+      Buffer.alloc(0),
+      metadata,
+      { deadline },
+      (err) => resolve(grpc.status[err?.code ?? grpc.status.OK]),
+    );
+    if (cancelAfterMs !== undefined) setTimeout(() => started.cancel(), cancelAfterMs);
+  });
+}
+
+async function main(): Promise<void> {
+  // Connected first, so that the first attempt's failure surely comes back before
+  // the call ends, even on a busy machine.
+  const warm = new grpc.Metadata();
+  warm.set('x-key', `child-warm-${process.pid}`);
+  await call('/edge.E/Echo', warm, Infinity);
+
+  const metadata = new grpc.Metadata();
+  metadata.set('x-key', `child-${process.pid}`);
+  metadata.set('x-pushback', '30000');
+  const start = Date.now();
+  const name =
+    end === 'cancel'
+      ? await call('/edge.E/Fail', metadata, Infinity, 500)
+      : await call('/edge.E/Fail', metadata, start + 1500);
+  process.stdout.write(`RESULT ${name} ${Date.now() - start}\n`);
+}
+
+void main();
