@@ -460,7 +460,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                         )
                     }
                     Step::Headers(Err(e)) | Step::Data(Err(e)) | Step::Trailers(Err(e)) => {
-                        return End::Status(status_from_h2_error(&e), HeaderMap::new());
+                        return stream_error(&e, deadline);
                     }
                 }
             }
@@ -598,6 +598,24 @@ async fn next_recv(recv: &mut Recv) -> Step {
     }
 }
 
+/// The call's end when its stream fails. A server whose copy of the deadline
+/// (`grpc-timeout`) ran out resets the stream with CANCEL, which can arrive
+/// before our own timer has been polled: once our deadline has passed, that
+/// CANCEL is the deadline's doing and the call ends DEADLINE_EXCEEDED, as
+/// grpc-go's client reports it (`http2_client.go`, handleRSTStream).
+fn stream_error(e: &h2::Error, deadline: Option<Instant>) -> End {
+    at_deadline(status_from_h2_error(e), deadline)
+}
+
+/// `status` as the call's end, unless it is the CANCELLED of a server reset
+/// (the only source of that code here) after the deadline passed.
+fn at_deadline(status: Status, deadline: Option<Instant>) -> End {
+    if status.code == Code::Cancelled && deadline.is_some_and(|d| Instant::now() >= d) {
+        return deadline_exceeded();
+    }
+    End::Status(status, HeaderMap::new())
+}
+
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
@@ -661,4 +679,40 @@ fn status_from_trailers(mut trailers: HeaderMap) -> End {
     };
     trailers.remove(CONTENT_TYPE);
     End::Status(status, trailers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(end: End) -> Code {
+        match end {
+            End::Status(status, _) => status.code,
+            End::Cancelled => panic!("not a status"),
+        }
+    }
+
+    #[test]
+    fn a_server_cancel_once_the_deadline_passed_is_deadline_exceeded() {
+        let cancel = || {
+            Status::new(
+                Code::Cancelled,
+                "Stream reset by server with code CANCEL (8)",
+            )
+        };
+        let past = Instant::now() - Duration::from_millis(1);
+        let future = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            code_of(at_deadline(cancel(), Some(past))),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(
+            code_of(at_deadline(cancel(), Some(future))),
+            Code::Cancelled
+        );
+        assert_eq!(code_of(at_deadline(cancel(), None)), Code::Cancelled);
+        // Other ends keep their own code after the deadline.
+        let lost = Status::new(Code::Unavailable, "Connection lost");
+        assert_eq!(code_of(at_deadline(lost, Some(past))), Code::Unavailable);
+    }
 }
