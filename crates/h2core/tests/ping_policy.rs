@@ -16,68 +16,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::*;
 use h2core::{Address, Code, ConnEvent, ConnectOptions, Event, StartCall, Transport, Wake};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const SETTINGS: u8 = 4;
-const PING: u8 = 6;
-const GOAWAY: u8 = 7;
-const WINDOW_UPDATE: u8 = 8;
-const ACK: u8 = 1;
-const END_HEADERS: u8 = 4;
 const ENHANCE_YOUR_CALM: u32 = 11;
 /// grpc-go's `maxPingStrikes`.
 const MAX_PING_STRIKES: usize = 2;
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let l = (payload.len() as u32).to_be_bytes();
-    let mut f = vec![l[1], l[2], l[3], kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-struct Frame {
-    kind: u8,
-    flags: u8,
-    stream: u32,
-    payload: Vec<u8>,
-}
-
-async fn read_frames(mut rd: OwnedReadHalf, tx: mpsc::UnboundedSender<Frame>) {
-    let mut preface = [0u8; 24];
-    if rd.read_exact(&mut preface).await.is_err() || preface != PREFACE {
-        return;
-    }
-    loop {
-        let mut head = [0u8; 9];
-        if rd.read_exact(&mut head).await.is_err() {
-            return;
-        }
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-        let mut payload = vec![0u8; len];
-        if rd.read_exact(&mut payload).await.is_err() {
-            return;
-        }
-        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        let f = Frame {
-            kind: head[3],
-            flags: head[4],
-            stream,
-            payload,
-        };
-        if tx.send(f).is_err() {
-            return;
-        }
-    }
-}
 
 /// What the peer observed, for the assertions.
 #[derive(Default)]

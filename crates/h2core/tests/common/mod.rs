@@ -1,0 +1,64 @@
+//! A raw HTTP/2 peer's frame plumbing, shared by the tests whose server must
+//! do what no HTTP/2 library would (break ping policies, flood resets):
+//! frame constants, framing, and a reader that turns the client's bytes into
+//! frames. Each test binary uses part of it.
+#![allow(dead_code)]
+
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub const DATA: u8 = 0;
+pub const HEADERS: u8 = 1;
+pub const RST_STREAM: u8 = 3;
+pub const SETTINGS: u8 = 4;
+pub const PING: u8 = 6;
+pub const GOAWAY: u8 = 7;
+pub const WINDOW_UPDATE: u8 = 8;
+pub const ACK: u8 = 1;
+pub const END_STREAM: u8 = 1;
+pub const END_HEADERS: u8 = 4;
+
+pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let l = (payload.len() as u32).to_be_bytes();
+    let mut f = vec![l[1], l[2], l[3], kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+pub struct Frame {
+    pub kind: u8,
+    pub flags: u8,
+    pub stream: u32,
+    pub payload: Vec<u8>,
+}
+
+pub async fn read_frames(mut rd: OwnedReadHalf, tx: mpsc::UnboundedSender<Frame>) {
+    let mut preface = [0u8; 24];
+    if rd.read_exact(&mut preface).await.is_err() || preface != PREFACE {
+        return;
+    }
+    loop {
+        let mut head = [0u8; 9];
+        if rd.read_exact(&mut head).await.is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        if rd.read_exact(&mut payload).await.is_err() {
+            return;
+        }
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let f = Frame {
+            kind: head[3],
+            flags: head[4],
+            stream,
+            payload,
+        };
+        if tx.send(f).is_err() {
+            return;
+        }
+    }
+}
