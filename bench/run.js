@@ -202,6 +202,7 @@ async function runNode(client, scenario, ctx) {
     respSize: scenario.respSize,
     streams: scenario.streams,
     warmStreams: scenario.warmStreams,
+    pauseMs: scenario.pauseMs,
     streamMethod,
     h2grpcEntry: client === 'h2grpc' ? h2grpcEntry : undefined,
   };

@@ -87,6 +87,22 @@ function readToEnd(call: GrpcJs.ClientReadableStream<Buffer>): Promise<number> {
   });
 }
 
+/** A `for await` body that sleeps 10 ms per message, for 5 s; then the download's server side. */
+async function readSleepily(responses: AsyncIterable<Buffer>, tag: string): Promise<object> {
+  const base = rss();
+  const sampler = rssSampler();
+  const start = Date.now();
+  let read = 0;
+  for await (const _ of responses) {
+    read++;
+    await sleep(10);
+    if (Date.now() - start > 5000) break;
+  }
+  const server = await serverStats(tag);
+  sampler.stop();
+  return { peak: sampler.peak() - base, read, server };
+}
+
 const modes: Record<string, () => Promise<object>> = {
   async pause() {
     const call = download(GIB_MESSAGES, 'pause');
@@ -100,40 +116,15 @@ const modes: Record<string, () => Promise<object>> = {
     sampler.stop();
     return { peakPaused, peak: sampler.peak() - base, bytes, duringPause };
   },
-  async sleepy() {
-    const call = download(GIB_MESSAGES, 'sleepy');
-    const base = rss();
-    const sampler = rssSampler();
-    const start = Date.now();
-    let read = 0;
-    for await (const _ of call) {
-      read++;
-      await sleep(10);
-      if (Date.now() - start > 5000) break;
-    }
-    const server = await serverStats('sleepy');
-    sampler.stop();
-    return { peak: sampler.peak() - base, read, server };
-  },
-  async 'sleepy-modern'() {
+  sleepy: () => readSleepily(download(GIB_MESSAGES, 'sleepy'), 'sleepy'),
+  'sleepy-modern'() {
     const h2grpc = require('../../ts/index') as typeof import('../../ts/index');
     const modern = h2grpc.createClient(
       Bulk as unknown as Parameters<typeof h2grpc.createClient>[0],
       target,
     ) as unknown as { download(request: Buffer): AsyncIterable<Buffer> };
-    const base = rss();
-    const sampler = rssSampler();
-    const start = Date.now();
-    let read = 0;
     const request = Buffer.from(JSON.stringify({ count: GIB_MESSAGES, size: MESSAGE, tag: 'm' }));
-    for await (const _ of modern.download(request)) {
-      read++;
-      await sleep(10);
-      if (Date.now() - start > 5000) break;
-    }
-    const server = await serverStats('m');
-    sampler.stop();
-    return { peak: sampler.peak() - base, read, server };
+    return readSleepily(modern.download(request), 'm');
   },
   async 'two-streams'() {
     const quarterGib = GIB_MESSAGES / 4;

@@ -317,6 +317,7 @@ function runServerStream(client) {
  * flow-control window; one without takes in everything.
  */
 async function runSlowConsumer() {
+  if (!(spec.pauseMs > 0)) throw new Error('slow-consumer needs pauseMs');
   const net = require('node:net');
   const [host, port] = [
     spec.target.slice(0, spec.target.lastIndexOf(':')),
