@@ -57,6 +57,21 @@ type State = 'new' | 'waiting' | 'active' | 'done';
  */
 const WRITE_BUDGET_BYTES = 64 * 1024;
 
+/**
+ * Messages read are reported to the native side (to reopen the server's
+ * window) once about this many bytes of them are unreported, and on resume:
+ * one report per 256 KiB instead of one per batch spares a native call and
+ * an I/O-thread wake-up per batch of a fast stream. Must stay below the
+ * native side's unread allowance (`UNREAD_ALLOWANCE` in
+ * crates/h2core/src/recv_window.rs, 512 KiB), within which it releases
+ * window (and lets a message larger than the window through) without
+ * waiting for reports; half of it leaves room for messages whose wire size
+ * exceeds their decoded size (compression overhead).
+ */
+const READ_REPORT_BYTES = 256 * 1024;
+/** A message's gRPC prefix: counted so that empty messages add up too. */
+const MESSAGE_PREFIX_BYTES = 5;
+
 export class TransportCall implements Call, StreamHandler {
   private state: State = 'new';
   private stream = 0;
@@ -98,6 +113,9 @@ export class TransportCall implements Call, StreamHandler {
   private readPaused = false;
   /** Messages delivered while paused: acknowledged to the native side on resume. */
   private unreadMessages = 0;
+  /** Messages read but not reported yet, and about how many bytes they took on the wire. */
+  private unreportedReads = 0;
+  private unreportedBytes = 0;
 
   constructor(
     private readonly host: CallHost,
@@ -345,8 +363,13 @@ export class TransportCall implements Call, StreamHandler {
     // The listener may have paused while taking this message (a Readable
     // whose buffer is full): then the message counts as not read yet, and
     // its bytes stay out of the server's window until `resumeRead`.
-    if (this.readPaused) this.unreadMessages++;
-    else if (this.state === 'active') nativeTransport().messagesRead(this.stream, 1);
+    if (this.readPaused) {
+      this.unreadMessages++;
+      return;
+    }
+    this.unreportedReads++;
+    this.unreportedBytes += message.length + MESSAGE_PREFIX_BYTES;
+    if (this.unreportedBytes >= READ_REPORT_BYTES) this.reportReads();
   }
 
   pauseRead(): void {
@@ -356,9 +379,18 @@ export class TransportCall implements Call, StreamHandler {
   resumeRead(): void {
     this.readPaused = false;
     if (this.unreadMessages === 0) return;
-    const count = this.unreadMessages;
+    this.unreportedReads += this.unreadMessages;
     this.unreadMessages = 0;
-    if (this.state === 'active') nativeTransport().messagesRead(this.stream, count);
+    // At once, whatever the bytes: the native side may be holding the
+    // window shut for exactly these.
+    this.reportReads();
+  }
+
+  private reportReads(): void {
+    const count = this.unreportedReads;
+    this.unreportedReads = 0;
+    this.unreportedBytes = 0;
+    if (count > 0 && this.state === 'active') nativeTransport().messagesRead(this.stream, count);
   }
 
   onWriteAck(): void {
@@ -401,6 +433,8 @@ export class TransportCall implements Call, StreamHandler {
     this.unackedBytes = 0;
     this.pendingAcks = 0;
     this.unreadMessages = 0;
+    this.unreportedReads = 0;
+    this.unreportedBytes = 0;
     this.state = 'waiting';
     this.host.callEnded(this);
     this.host.dispatch(this);

@@ -37,6 +37,7 @@ const enum Kind {
   WriteAck = 7,
   Status = 8,
   PeerCertificate = 9,
+  Segment = 10,
 }
 
 export class NativeTransport {
@@ -248,6 +249,8 @@ export class NativeTransport {
     const buf = batch[0];
     const end = buf.length;
     let pos = 0;
+    let segment = buf;
+    let segmentOffset = 0;
     let pendingError: unknown;
     let hasError = false;
     while (pos < end) {
@@ -292,14 +295,18 @@ export class NativeTransport {
             this.streams.get(id)?.onHeaders(metadata);
             break;
           }
+          case Kind.Segment:
+            // Small messages that follow are views into this Buffer (see
+            // SEGMENT_SIZE in the binding): all that keeping one alive pins.
+            segment = batch[id];
+            segmentOffset = 0;
+            break;
           case Kind.Message: {
-            // A small message: a view into its segment (see SEGMENT_SIZE in
-            // the binding), which is all that keeping it alive pins.
-            const segment = batch[buf.readUInt32LE(pos)];
-            const offset = buf.readUInt32LE(pos + 4);
-            const len = buf.readUInt32LE(pos + 8);
-            pos += 12;
-            this.streams.get(id)?.onMessage(segment.subarray(offset, offset + len));
+            const len = buf.readUInt32LE(pos);
+            pos += 4;
+            const message = segment.subarray(segmentOffset, segmentOffset + len);
+            segmentOffset += len;
+            this.streams.get(id)?.onMessage(message);
             break;
           }
           case Kind.MessageExternal: {

@@ -35,6 +35,7 @@ pub use framing::{encode_message, DecodeError, Decoder};
 pub use keepalive::KeepaliveOptions;
 pub use proxy::ProxyOptions;
 pub use queue::{CompletionQueue, Stats, Wake};
+pub use recv_window::UNREAD_ALLOWANCE;
 pub use status::{
     code_from_http_status, code_from_reason, percent_decode, percent_encode, Code, Status,
 };

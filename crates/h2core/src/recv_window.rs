@@ -6,16 +6,28 @@
 //! an async iterator's `next()`), so a consumer that stops reading stops the
 //! server within one window, as grpc-js does by pausing its HTTP/2 stream.
 //!
-//! A message still being reassembled holds its bytes too, except while the
-//! embedder has read everything delivered: then they are released as they
-//! come, so a message larger than the window can always arrive whole (its
-//! buffer is bounded by the receive limit anyway). What a stalled reader
-//! leaves buffered is thus at most one window plus one message.
+//! Unread bytes up to [`UNREAD_ALLOWANCE`] are released all the same: a reader
+//! that keeps up still acknowledges late (the embedder reports reads in
+//! batches, after its event loop's turn and a thread hop), and holding those
+//! bytes would shrink a BDP-sized window by that latency and slow every fast
+//! stream. A message still being reassembled holds its bytes too, except
+//! while the unread bytes are within the allowance: then they are released
+//! as they come, so a message larger than the window can always arrive whole
+//! (its buffer is bounded by the receive limit anyway). A reader that stalls
+//! leaves at most one window plus the allowance (and one message) buffered.
+//!
+//! An embedder must therefore report reads before it has taken more than
+//! the allowance unreported, or a large message could wait for a report that
+//! never comes (the JS side reports every 256 KiB: `READ_REPORT_BYTES` in
+//! `ts/call/transport-call.ts`).
 //!
 //! Without acknowledgements (an embedder that takes every message as it
 //! comes) everything is released as it arrives.
 
 use std::collections::VecDeque;
+
+/// Unread bytes a stream may have released to the server regardless.
+pub const UNREAD_ALLOWANCE: usize = 512 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct RecvWindow {
@@ -25,20 +37,25 @@ pub(crate) struct RecvWindow {
     held: usize,
     /// Bytes of the current DATA chunk not yet attributed to a whole message.
     chunk_left: usize,
-    /// Bytes of the message being reassembled received so far, and how many
-    /// of them are still held.
+    /// Bytes of the message being reassembled received so far.
     partial_seen: usize,
-    partial_held: usize,
-    /// Held bytes of each delivered, unacknowledged message, oldest first.
+    /// Wire size of each delivered, unacknowledged message, oldest first.
     unread: VecDeque<usize>,
     /// Sum of `unread`.
-    unread_held: usize,
+    unread_bytes: usize,
+    /// Unread bytes released regardless (see [`UNREAD_ALLOWANCE`]).
+    allowance: usize,
 }
 
 impl RecvWindow {
     pub fn new(acks_reads: bool) -> RecvWindow {
+        RecvWindow::with_allowance(acks_reads, UNREAD_ALLOWANCE)
+    }
+
+    fn with_allowance(acks_reads: bool, allowance: usize) -> RecvWindow {
         RecvWindow {
             acks_reads,
+            allowance,
             ..RecvWindow::default()
         }
     }
@@ -50,19 +67,16 @@ impl RecvWindow {
     }
 
     /// A whole message of `wire_len` bytes (prefix included) went to the
-    /// embedder; its bytes are the reassembled ones plus the rest from the
-    /// current chunk.
+    /// embedder: what it had reassembled plus the rest from the current chunk.
     pub fn on_message(&mut self, wire_len: usize) {
         let from_chunk = wire_len
             .saturating_sub(self.partial_seen)
             .min(self.chunk_left);
         self.chunk_left -= from_chunk;
-        let held = self.partial_held + from_chunk;
         self.partial_seen = 0;
-        self.partial_held = 0;
         if self.acks_reads {
-            self.unread.push_back(held);
-            self.unread_held += held;
+            self.unread.push_back(wire_len);
+            self.unread_bytes += wire_len;
         }
     }
 
@@ -70,7 +84,7 @@ impl RecvWindow {
     pub fn on_read(&mut self, count: u32) {
         for _ in 0..count {
             match self.unread.pop_front() {
-                Some(held) => self.unread_held -= held,
+                Some(len) => self.unread_bytes -= len,
                 // More acknowledgements than messages: a confused embedder
                 // must not make us hold back less than nothing.
                 None => break,
@@ -78,18 +92,19 @@ impl RecvWindow {
         }
     }
 
-    /// Bytes that may go back to the window now: those of messages read (or,
-    /// without acknowledgements, everything), and those of the message being
-    /// reassembled while nothing delivered is unread.
+    /// Bytes that may go back to the window now. What must stay held is what
+    /// the unread messages and the message being reassembled received beyond
+    /// the allowance; while the unread messages are within the allowance,
+    /// nothing is held (so the message being reassembled flows too).
     pub fn releasable(&mut self) -> usize {
         // What the chunk held beyond whole messages starts the next one.
         self.partial_seen += self.chunk_left;
-        self.partial_held += self.chunk_left;
         self.chunk_left = 0;
-        if !self.acks_reads || self.unread.is_empty() {
-            self.partial_held = 0;
-        }
-        let keep = (self.unread_held + self.partial_held).min(self.held);
+        let keep = if self.acks_reads && self.unread_bytes > self.allowance {
+            (self.unread_bytes + self.partial_seen - self.allowance).min(self.held)
+        } else {
+            0
+        };
         let release = self.held - keep;
         self.held = keep;
         release
@@ -102,7 +117,7 @@ mod tests {
 
     #[test]
     fn without_acks_everything_is_released_as_it_arrives() {
-        let mut w = RecvWindow::new(false);
+        let mut w = RecvWindow::with_allowance(false, 0);
         w.on_data(100);
         w.on_message(100);
         assert_eq!(w.releasable(), 100);
@@ -113,7 +128,7 @@ mod tests {
 
     #[test]
     fn messages_are_released_when_read() {
-        let mut w = RecvWindow::new(true);
+        let mut w = RecvWindow::with_allowance(true, 0);
         w.on_data(30);
         w.on_message(10);
         w.on_message(20);
@@ -127,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_split_message_is_held_whole_behind_an_unread_one() {
-        let mut w = RecvWindow::new(true);
+        let mut w = RecvWindow::with_allowance(true, 0);
         w.on_data(10);
         w.on_message(10);
         assert_eq!(w.releasable(), 0);
@@ -146,7 +161,7 @@ mod tests {
     #[test]
     fn a_split_message_flows_while_the_reader_keeps_up() {
         // Larger than any window: it must be able to arrive whole.
-        let mut w = RecvWindow::new(true);
+        let mut w = RecvWindow::with_allowance(true, 0);
         w.on_data(60);
         assert_eq!(w.releasable(), 60);
         w.on_data(60);
@@ -161,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_chunk_with_the_end_of_one_message_a_whole_one_and_the_start_of_another() {
-        let mut w = RecvWindow::new(true);
+        let mut w = RecvWindow::with_allowance(true, 0);
         w.on_data(8);
         w.on_message(8);
         w.on_data(4); // 4 bytes of a 10-byte message, held behind the unread one
@@ -177,12 +192,55 @@ mod tests {
 
     #[test]
     fn extra_acknowledgements_are_ignored() {
-        let mut w = RecvWindow::new(true);
+        let mut w = RecvWindow::with_allowance(true, 0);
         w.on_read(5);
         w.on_data(10);
         w.on_message(10);
         assert_eq!(w.releasable(), 0);
         w.on_read(2);
         assert_eq!(w.releasable(), 10);
+    }
+
+    #[test]
+    fn unread_bytes_within_the_allowance_are_released() {
+        let mut w = RecvWindow::with_allowance(true, 25);
+        w.on_data(20);
+        w.on_message(20);
+        assert_eq!(w.releasable(), 20);
+        w.on_data(20);
+        w.on_message(20);
+        // 40 unread: 25 may be out, so 15 are held.
+        assert_eq!(w.releasable(), 5);
+        assert_eq!(w.held, 15);
+        w.on_read(2);
+        assert_eq!(w.releasable(), 15);
+        assert_eq!(w.held, 0);
+    }
+
+    #[test]
+    fn a_paused_reader_of_split_messages_gets_at_most_the_allowance_and_a_message() {
+        // 64 KiB messages in 16 KiB frames, none ever read: what goes back
+        // to the window is bounded whatever the message's split.
+        let mut w = RecvWindow::new(true);
+        let message = 65_536 + 5;
+        let mut released = 0;
+        for _ in 0..200 {
+            let mut left = message;
+            while left > 0 {
+                let chunk = left.min(16_384);
+                left -= chunk;
+                w.on_data(chunk);
+                if left == 0 {
+                    w.on_message(message);
+                }
+                released += w.releasable();
+            }
+        }
+        assert!(
+            released <= UNREAD_ALLOWANCE + message,
+            "released {released} to a reader that read nothing"
+        );
+        w.on_read(200);
+        assert_eq!(released + w.releasable(), 200 * message);
     }
 }

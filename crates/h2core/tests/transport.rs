@@ -18,7 +18,7 @@ use h2::server::{Builder, SendResponse};
 use h2::{Reason, RecvStream, SendStream};
 use h2core::{
     decode_timeout, encode_message, Address, Code, ConnEvent, ConnectOptions, Decoder, Event,
-    StartCall, Transport, Wake,
+    StartCall, Transport, Wake, UNREAD_ALLOWANCE,
 };
 use http::{HeaderMap, HeaderValue, Request, Response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -2261,7 +2261,8 @@ fn flow_controlled_source(count: usize, size: usize, sent: watch::Sender<usize>)
 #[tokio::test]
 async fn unread_messages_hold_the_server_back_until_read() {
     bounded(async {
-        const COUNT: usize = 64;
+        // Well past one window plus the unread allowance.
+        const COUNT: usize = 256;
         const SIZE: usize = 16 * 1024;
         let (sent_tx, sent) = watch::channel(0usize);
         let server =
@@ -2278,9 +2279,10 @@ async fn unread_messages_hold_the_server_back_until_read() {
             .iter()
             .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
             .count();
-        // One window of unread messages, plus the first frame of the first
-        // one, released while nothing was unread yet (see recv_window.rs).
-        let bound = (65_535 + 16_384) / (SIZE + 5);
+        // One window of unread messages beyond the unread allowance, plus a
+        // message's first frame released while nothing was unread yet (see
+        // recv_window.rs).
+        let bound = (65_535 + UNREAD_ALLOWANCE + 16_384) / (SIZE + 5);
         let sent_while_unread = *sent.borrow();
         assert!(
             (1..=bound).contains(&sent_while_unread),

@@ -9,14 +9,16 @@
 //! - 2 GOAWAY      u32 conn, u32 code, u32 last_stream_id, u32 len, debug bytes
 //! - 3 CLOSED      u32 conn, u32 len, reason utf8
 //! - 4 HEADERS     u32 stream, metadata
-//! - 5 MESSAGE     u32 stream, u32 segment (index into `external`), u32 offset,
-//!   u32 len: a small message, copied into a shared segment
+//! - 5 MESSAGE     u32 stream, u32 len: a small message, the next `len` bytes
+//!   of the current segment
 //! - 6 MESSAGE_EXT u32 stream, u32 index into `external`
 //! - 7 WRITE_ACK   u32 stream
 //! - 8 STATUS      u32 stream, u32 code, u32 len, message utf8, metadata
 //! - 9 PEER_CERT   u32 conn, u32 len, DER bytes of the TLS peer's leaf
 //!   certificate; only when `ConnectConfig.wantPeerCertificate` is set, and
 //!   always before that connection's READY
+//! - 10 SEGMENT    u32 index into `external`: the following small messages'
+//!   bytes are that Buffer's, in order from its start
 //!
 //! where metadata is u32 count, then per entry u32 key len, key, u32 value
 //! len, value (ASCII; `-bin` values base64 as on the wire).
@@ -396,20 +398,20 @@ struct Segment {
 }
 
 impl Segment {
-    /// Copies `data` in, starting a new segment when it would not fit;
-    /// returns (segment index, offset).
-    fn append(&mut self, data: &[u8], external: &mut Vec<Buffer>) -> (u32, u32) {
+    /// Copies `data` in, starting a new segment (announced by a SEGMENT
+    /// record) when it would not fit.
+    fn append(&mut self, data: &[u8], control: &mut Vec<u8>, external: &mut Vec<Buffer>) {
         if self.index == 0 || self.bytes.len() + data.len() > SEGMENT_SIZE {
             self.finish(external);
             self.index = external.len() as u32;
             external.push(Buffer::from(Vec::new()));
+            control.push(10);
+            put_u32(control, self.index);
             // Grows by doubling up to SEGMENT_SIZE: a lone small response
             // does not cost a full segment.
             self.bytes = Vec::with_capacity(data.len().max(256));
         }
-        let offset = self.bytes.len() as u32;
         self.bytes.extend_from_slice(data);
-        (self.index, offset)
     }
 
     fn finish(&mut self, external: &mut [Buffer]) {
@@ -461,11 +463,9 @@ fn encode_event(
         }
         Event::Message { stream, data } => {
             if data.len() <= SEGMENT_SIZE {
-                let (index, offset) = segment.append(&data, external);
+                segment.append(&data, control, external);
                 control.push(5);
                 put_u32(control, stream);
-                put_u32(control, index);
-                put_u32(control, offset);
                 put_u32(control, data.len() as u32);
                 Stats::add(&stats.bytes_copied, data.len() as u64);
             } else {
