@@ -63,10 +63,10 @@ const WRITE_BUDGET_BYTES = 64 * 1024;
  * one report per 256 KiB instead of one per batch spares a native call and
  * an I/O-thread wake-up per batch of a fast stream. Must stay below the
  * native side's unread allowance (`UNREAD_ALLOWANCE` in
- * crates/h2core/src/recv_window.rs, 512 KiB), within which it releases
+ * crates/h2core/src/recv_window.rs, 2 MiB), within which it releases
  * window (and lets a message larger than the window through) without
- * waiting for reports; half of it leaves room for messages whose wire size
- * exceeds their decoded size (compression overhead).
+ * waiting for reports; the margin covers messages whose wire size exceeds
+ * their decoded size (compression overhead).
  */
 const READ_REPORT_BYTES = 256 * 1024;
 /** A message's gRPC prefix: counted so that empty messages add up too. */

@@ -27,7 +27,7 @@
 use std::collections::VecDeque;
 
 /// Unread bytes a stream may have released to the server regardless.
-pub const UNREAD_ALLOWANCE: usize = 512 * 1024;
+pub const UNREAD_ALLOWANCE: usize = 2 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct RecvWindow {

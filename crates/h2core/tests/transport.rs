@@ -2274,11 +2274,19 @@ async fn unread_messages_hold_the_server_back_until_read() {
         opts.bdp_probe = false;
         let conn = c.connect(opts).await;
         let id = c.start_unary(conn, "/source", b"");
-        let stalled = c.events_during(Duration::from_millis(500)).await;
-        let delivered = stalled
-            .iter()
-            .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
-            .count();
+        // Until the server has stopped: nothing sent for 300 ms.
+        let mut delivered = 0;
+        loop {
+            let before = *sent.borrow();
+            let events = c.events_during(Duration::from_millis(300)).await;
+            delivered += events
+                .iter()
+                .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
+                .count();
+            if *sent.borrow() == before {
+                break;
+            }
+        }
         // One window of unread messages beyond the unread allowance, plus a
         // message's first frame released while nothing was unread yet (see
         // recv_window.rs).
