@@ -567,8 +567,9 @@ fn apply(
     }
 }
 
-/// Hands what `window` allows back to the stream's (and so the connection's)
-/// flow-control window; h2 sends WINDOW_UPDATE once enough has been released.
+/// Hands what `window` allows back to the stream's flow-control window (and
+/// the connection's, for bytes it did not get back on receipt); h2 sends
+/// WINDOW_UPDATE once enough has been released.
 fn release_window(recv: &mut Recv, window: &mut RecvWindow) {
     let n = window.releasable();
     if n == 0 {
