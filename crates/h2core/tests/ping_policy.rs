@@ -19,9 +19,9 @@ use std::time::Duration;
 mod common;
 
 use common::*;
-use h2core::{Address, Code, ConnEvent, ConnectOptions, Event, StartCall, Transport, Wake};
+use h2core::{Address, Code, ConnEvent, ConnectOptions, Event, StartCall, Transport};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
@@ -181,25 +181,10 @@ async fn serve(sock: TcpStream, shape: Shape, counters: Arc<Counters>) {
 }
 
 async fn start_peer(shape: Shape) -> (SocketAddr, Arc<Counters>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let counters = Arc::new(Counters::default());
     let c = counters.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let _ = sock.set_nodelay(true);
-            tokio::spawn(serve(sock, shape, c.clone()));
-        }
-    });
+    let addr = listen(move |sock| serve(sock, shape, c.clone())).await;
     (addr, counters)
-}
-
-struct NotifyWake(Arc<Notify>);
-
-impl Wake for NotifyWake {
-    fn wake(&self) {
-        self.0.notify_one();
-    }
 }
 
 /// Runs one server-streaming call to its status; returns the status code,

@@ -29,9 +29,9 @@ use std::time::Duration;
 mod common;
 
 use common::*;
-use h2core::{Address, Code, ConnEvent, ConnectOptions, Event, StartCall, Transport, Wake};
+use h2core::{Address, Code, ConnEvent, ConnectOptions, Event, StartCall, Transport};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{timeout, timeout_at, Instant};
 
@@ -249,30 +249,15 @@ async fn client_goaways(log: &PeerLog) -> Vec<(u32, String)> {
 }
 
 async fn start_peer(script: Script) -> (SocketAddr, Arc<PeerLog>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let log = Arc::new(PeerLog::default());
     let l = log.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let _ = sock.set_nodelay(true);
-            tokio::spawn(serve_conn(sock, script, l.clone()));
-        }
-    });
+    let addr = listen(move |sock| serve_conn(sock, script, l.clone())).await;
     (addr, log)
 }
 
 // ---------------------------------------------------------------------------
 // The client: one connection, many calls at once.
 // ---------------------------------------------------------------------------
-
-struct NotifyWake(Arc<Notify>);
-
-impl Wake for NotifyWake {
-    fn wake(&self) {
-        self.0.notify_one();
-    }
-}
 
 fn options(addr: SocketAddr) -> ConnectOptions {
     ConnectOptions::new(

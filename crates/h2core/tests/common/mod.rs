@@ -4,9 +4,15 @@
 //! frames. Each test binary uses part of it.
 #![allow(dead_code)]
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use h2core::Wake;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::mpsc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify};
 
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub const DATA: u8 = 0;
@@ -60,5 +66,32 @@ pub async fn read_frames(mut rd: OwnedReadHalf, tx: mpsc::UnboundedSender<Frame>
         if tx.send(f).is_err() {
             return;
         }
+    }
+}
+
+/// Listens on a fresh loopback port and serves every connection (TCP_NODELAY)
+/// with `serve`, each on its own task.
+pub async fn listen<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let _ = sock.set_nodelay(true);
+            tokio::spawn(serve(sock));
+        }
+    });
+    addr
+}
+
+/// The client's wake-up: the test waits on the `Notify`.
+pub struct NotifyWake(pub Arc<Notify>);
+
+impl Wake for NotifyWake {
+    fn wake(&self) {
+        self.0.notify_one();
     }
 }
