@@ -635,11 +635,16 @@ async fn a_server_that_keeps_provoking_resets_is_still_cut_off() {
             .any(|(code, debug)| *code == 11 && debug == "too_many_internal_resets"),
         "expected GOAWAY ENHANCE_YOUR_CALM too_many_internal_resets, got {goaways:?}; {out:#?}"
     );
-    // h2's budget of local error resets: each of those calls failed alone
-    // (INTERNAL), the next protocol error ended the connection.
+    // h2's budget of local error resets (1024): each of those calls failed
+    // alone (INTERNAL), the next protocol error ended the connection. Up to a
+    // window of in-flight calls (64) whose resets were counted can still see
+    // the GOAWAY before their own error and end UNAVAILABLE instead, so the
+    // INTERNAL count is the budget give or take two windows (a slow CI
+    // machine showed 997 INTERNAL + 17 UNAVAILABLE).
+    let internal = out.streams_with(Code::Internal);
     assert!(
-        (1_000..=1_100).contains(&out.streams_with(Code::Internal)),
-        "{out:#?}; {log:?}"
+        (1_024 - 2 * 64..=1_024 + 64).contains(&internal),
+        "{internal} INTERNAL: {out:#?}; {log:?}"
     );
 }
 
