@@ -116,6 +116,8 @@ export class TransportCall implements Call, StreamHandler {
   /** Messages read but not reported yet, and about how many bytes they took on the wire. */
   private unreportedReads = 0;
   private unreportedBytes = 0;
+  /** The native side was told the reader paused and not yet that it resumed. */
+  private nativeReadPaused = false;
 
   constructor(
     private readonly host: CallHost,
@@ -365,6 +367,13 @@ export class TransportCall implements Call, StreamHandler {
     // its bytes stay out of the server's window until `resumeRead`.
     if (this.readPaused) {
       this.unreadMessages++;
+      // The native side hears of a pause only once a message arrives
+      // during it: a unary call pauses after its one response and never
+      // costs a command for it.
+      if (!this.nativeReadPaused && this.state === 'active') {
+        this.nativeReadPaused = true;
+        nativeTransport().readsPaused(this.stream);
+      }
       return;
     }
     this.unreportedReads++;
@@ -378,19 +387,24 @@ export class TransportCall implements Call, StreamHandler {
 
   resumeRead(): void {
     this.readPaused = false;
-    if (this.unreadMessages === 0) return;
+    if (this.unreadMessages === 0 && !this.nativeReadPaused) return;
     this.unreportedReads += this.unreadMessages;
     this.unreadMessages = 0;
     // At once, whatever the bytes: the native side may be holding the
     // window shut for exactly these.
-    this.reportReads();
+    const resumed = this.nativeReadPaused;
+    this.nativeReadPaused = false;
+    this.reportReads(resumed);
   }
 
-  private reportReads(): void {
+  /** `resumed`: report even no reads, to end the native side's pause. */
+  private reportReads(resumed = false): void {
     const count = this.unreportedReads;
     this.unreportedReads = 0;
     this.unreportedBytes = 0;
-    if (count > 0 && this.state === 'active') nativeTransport().messagesRead(this.stream, count);
+    if ((count > 0 || resumed) && this.state === 'active') {
+      nativeTransport().messagesRead(this.stream, count);
+    }
   }
 
   onWriteAck(): void {
@@ -434,6 +448,7 @@ export class TransportCall implements Call, StreamHandler {
     this.pendingAcks = 0;
     this.unreadMessages = 0;
     this.unreportedReads = 0;
+    this.nativeReadPaused = false;
     this.unreportedBytes = 0;
     this.state = 'waiting';
     this.host.callEnded(this);

@@ -27,6 +27,12 @@ export interface ConnectionHandler {
   onPeerCertificate?(der: Buffer): void;
 }
 
+/**
+ * The count in a `flush` reads pair that says the stream's reader paused
+ * (`READS_PAUSED` in crates/h2grpc-napi/src/lib.rs).
+ */
+const READS_PAUSED = 0xffffffff;
+
 const enum Kind {
   Ready = 1,
   GoAway = 2,
@@ -168,18 +174,36 @@ export class NativeTransport {
    */
   messagesRead(stream: number, count: number): void {
     const length = this.readsLength;
-    if (length > 0 && this.reads[length - 2] === stream) {
+    if (
+      length > 0 &&
+      this.reads[length - 2] === stream &&
+      this.reads[length - 1] !== READS_PAUSED
+    ) {
       this.reads[length - 1] += count;
-    } else {
-      if (length === this.reads.length) {
-        const grown = new Uint32Array(length * 2);
-        grown.set(this.reads);
-        this.reads = grown;
-      }
-      this.reads[length] = stream;
-      this.reads[length + 1] = count;
-      this.readsLength = length + 2;
+      return;
     }
+    this.pushRead(stream, count);
+  }
+
+  /**
+   * The stream's consumer stopped taking messages: the native side stops
+   * letting its unread bytes back into the server's window until the next
+   * `messagesRead` (0 will do). Rides the next flush, like reads.
+   */
+  readsPaused(stream: number): void {
+    this.pushRead(stream, READS_PAUSED);
+  }
+
+  private pushRead(stream: number, count: number): void {
+    const length = this.readsLength;
+    if (length === this.reads.length) {
+      const grown = new Uint32Array(length * 2);
+      grown.set(this.reads);
+      this.reads = grown;
+    }
+    this.reads[length] = stream;
+    this.reads[length + 1] = count;
+    this.readsLength = length + 2;
     this.scheduleFlushOnly();
   }
 

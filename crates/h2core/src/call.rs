@@ -39,8 +39,12 @@ pub enum Cmd {
     Raw(Bytes, bool, bool),
     HalfClose,
     /// The embedder took this many more received messages: their bytes may
-    /// go back to the stream's window (see `recv_window.rs`).
+    /// go back to the stream's window (see `recv_window.rs`). Also ends a
+    /// `PauseReads`.
     Read(u32),
+    /// The embedder stopped taking messages: unread bytes stop going back
+    /// to the window until the next `Read`.
+    PauseReads,
 }
 
 static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
@@ -187,7 +191,10 @@ enum End {
     Cancelled,
 }
 
-pub(crate) async fn run(task: CallTask, shared: Arc<Shared>) {
+/// `task` comes boxed: an async fn stores its arguments for its whole life
+/// and its locals beside them (rust-lang/rust#62958), so an unboxed task
+/// would be held twice in every open call's future.
+pub(crate) async fn run(task: Box<CallTask>, shared: Arc<Shared>) {
     let mut guard = EndGuard {
         stream: task.stream,
         shared: &shared,
@@ -259,7 +266,7 @@ enum Recv {
     Moving,
 }
 
-async fn drive(task: CallTask, shared: &Shared) -> End {
+async fn drive(task: Box<CallTask>, shared: &Shared) -> End {
     let CallTask {
         stream,
         send_request,
@@ -273,7 +280,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
         acks_reads,
         cmds,
         conn,
-    } = task;
+    } = *task;
     let _active = ActiveCall::new(&conn);
     // Without a deadline the sleep is never polled, so it never enters the
     // timer wheel: most calls pay nothing for it.
@@ -285,6 +292,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     // deadline and cancellation. Writes that arrive meanwhile are kept, in
     // order, and sent once the stream exists.
     let mut early: Vec<Cmd> = Vec::new();
+    let mut paused_early = false;
     let mut ready = std::pin::pin!(send_request.ready());
     let mut send_request = loop {
         tokio::select! {
@@ -294,8 +302,10 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
             biased;
             c = cmds.recv() => match c {
                 None => return End::Cancelled,
-                // Nothing has been received yet, so nothing can have been read.
-                Some(Cmd::Read(_)) => {}
+                // Nothing has been received yet, so nothing can have been
+                // read; only whether the reader is paused carries over.
+                Some(Cmd::Read(_)) => paused_early = false,
+                Some(Cmd::PauseReads) => paused_early = true,
                 Some(cmd) => early.push(cmd),
             },
             r = &mut ready => match r {
@@ -326,6 +336,9 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
     let mut recv = Recv::Headers(response);
     let mut decoder = Decoder::new(max_receive_message_length);
     let mut window = RecvWindow::new(acks_reads);
+    if paused_early {
+        window.on_pause();
+    }
     // Writes that came before the stream existed go first, through the same
     // path as every later one.
     let mut writes = Writes {
@@ -352,6 +365,7 @@ async fn drive(task: CallTask, shared: &Shared) -> End {
                     window.on_read(count);
                     release_window(&mut recv, &mut window);
                 }
+                Some(Cmd::PauseReads) => window.on_pause(),
                 Some(cmd) => {
                     writes.held.push_back(cmd);
                     writes.pump(&mut send, &mut half_closed, stream, shared);
@@ -540,7 +554,7 @@ fn apply(
             return Applied::Done;
         }
         // Taken by the receive side before it reaches the write queue.
-        Cmd::Read(_) => return Applied::Done,
+        Cmd::Read(_) | Cmd::PauseReads => return Applied::Done,
     };
     if send.send_data(data, end).is_err() {
         return Applied::Failed;

@@ -16,6 +16,11 @@
 //! (its buffer is bounded by the receive limit anyway). A reader that stalls
 //! leaves at most one window plus the allowance (and one message) buffered.
 //!
+//! A reader that says it has paused (a Readable whose buffer is full, an
+//! iterator nobody pulls) gets no allowance until its next report: then only
+//! the window it had when it paused reaches the server, as with grpc-js,
+//! whose paused HTTP/2 stream stops taking DATA.
+//!
 //! An embedder must therefore report reads before it has taken more than
 //! the allowance unreported, or a large message could wait for a report that
 //! never comes (the JS side reports every 256 KiB: `READ_REPORT_BYTES` in
@@ -45,6 +50,9 @@ pub(crate) struct RecvWindow {
     unread_bytes: usize,
     /// Unread bytes released regardless (see [`UNREAD_ALLOWANCE`]).
     allowance: usize,
+    /// The embedder paused reading: the allowance does not apply until it
+    /// reports reads again.
+    paused: bool,
 }
 
 impl RecvWindow {
@@ -80,8 +88,15 @@ impl RecvWindow {
         }
     }
 
-    /// The embedder took `count` more messages (in delivery order).
+    /// The embedder stopped reading (until its next [`RecvWindow::on_read`]).
+    pub fn on_pause(&mut self) {
+        self.paused = true;
+    }
+
+    /// The embedder took `count` more messages (in delivery order), and reads
+    /// on (a report of none is how a paused reader says it resumed).
     pub fn on_read(&mut self, count: u32) {
+        self.paused = false;
         for _ in 0..count {
             match self.unread.pop_front() {
                 Some(len) => self.unread_bytes -= len,
@@ -100,8 +115,9 @@ impl RecvWindow {
         // What the chunk held beyond whole messages starts the next one.
         self.partial_seen += self.chunk_left;
         self.chunk_left = 0;
-        let keep = if self.acks_reads && self.unread_bytes > self.allowance {
-            (self.unread_bytes + self.partial_seen - self.allowance).min(self.held)
+        let allowance = if self.paused { 0 } else { self.allowance };
+        let keep = if self.acks_reads && self.unread_bytes > allowance {
+            (self.unread_bytes + self.partial_seen - allowance).min(self.held)
         } else {
             0
         };
@@ -214,6 +230,27 @@ mod tests {
         assert_eq!(w.held, 15);
         w.on_read(2);
         assert_eq!(w.releasable(), 15);
+        assert_eq!(w.held, 0);
+    }
+
+    #[test]
+    fn a_reader_that_paused_gets_no_allowance_until_it_reads_again() {
+        let mut w = RecvWindow::with_allowance(true, 25);
+        w.on_data(10);
+        w.on_message(10);
+        assert_eq!(w.releasable(), 10);
+        w.on_pause();
+        w.on_data(10);
+        w.on_message(10);
+        // Within the allowance, but the reader paused: held, and so are
+        // the bytes of a message still arriving.
+        assert_eq!(w.releasable(), 0);
+        w.on_data(4);
+        assert_eq!(w.releasable(), 0);
+        assert_eq!(w.held, 14);
+        // Resumed without taking anything yet: the allowance is back.
+        w.on_read(0);
+        assert_eq!(w.releasable(), 14);
         assert_eq!(w.held, 0);
     }
 

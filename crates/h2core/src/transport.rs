@@ -56,7 +56,9 @@ pub(crate) struct Shared {
 /// lets h2 put all their frames in one write.
 #[derive(Default)]
 struct Pending {
-    calls: Vec<CallTask>,
+    // Boxed already: each becomes a task that needs it boxed (call::run).
+    #[allow(clippy::vec_box)]
+    calls: Vec<Box<CallTask>>,
     cmds: Vec<(Arc<Mailbox>, Cmd)>,
 }
 
@@ -159,12 +161,19 @@ impl Transport {
     }
 
     /// Reports that the embedder took `count` more of the stream's messages
-    /// (only meaningful with [`Transport::set_acks_reads`]). In deferred mode
-    /// it travels with the next flush, like every other command.
+    /// (only meaningful with [`Transport::set_acks_reads`]); after
+    /// [`Transport::pause_reads`], a report (even of 0) says it reads again.
+    /// In deferred mode it travels with the next flush, like every other
+    /// command.
     pub fn read(&self, stream: u32, count: u32) {
-        if count > 0 {
-            self.command(stream, Cmd::Read(count));
-        }
+        self.command(stream, Cmd::Read(count));
+    }
+
+    /// Reports that the embedder stopped taking the stream's messages: until
+    /// its next [`Transport::read`], none of the unread bytes go back to the
+    /// server's window, so the server is held to the window it already has.
+    pub fn pause_reads(&self, stream: u32) {
+        self.command(stream, Cmd::PauseReads);
     }
 
     /// Hands every pending call and command to the runtime in one wake-up.
@@ -280,7 +289,7 @@ impl Transport {
         });
         let mailbox = Arc::new(Mailbox::default());
         lock(&self.shared.streams).insert(stream, (mailbox.clone(), compresses));
-        let task = CallTask {
+        let task = Box::new(CallTask {
             stream,
             send_request,
             request,
@@ -295,7 +304,7 @@ impl Transport {
             acks_reads: self.acks_reads,
             cmds: mailbox,
             conn,
-        };
+        });
         if self.deferred {
             lock(&self.shared.pending).calls.push(task);
         } else {

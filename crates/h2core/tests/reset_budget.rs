@@ -20,8 +20,6 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -651,66 +649,6 @@ async fn a_server_that_keeps_provoking_resets_is_still_cut_off() {
 // ---------------------------------------------------------------------------
 // grpc-go's interop server.
 // ---------------------------------------------------------------------------
-
-const GRPC_GO_VERSION: &str = "v1.85.0";
-
-fn interop_server_bin() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let bin = root
-        .join(".cache/go-bin")
-        .join(format!("grpc-go-interop-server-{GRPC_GO_VERSION}"));
-    assert!(
-        bin.exists(),
-        "{} is missing: run `bash scripts/ensure-go-interop.sh` (npm test does so in pretest)",
-        bin.display()
-    );
-    bin
-}
-
-struct GoServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for GoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_go_server() -> GoServer {
-    let bin = interop_server_bin();
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&bin)
-            .arg(format!("-port={port}"))
-            .arg("-use_tls=false")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn grpc-go's interop server");
-        let mut server = GoServer {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = server.child.try_wait() {
-                break; // lost the port: try another
-            }
-            if TcpStream::connect(server.addr).await.is_ok() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        drop(server);
-    }
-    panic!("grpc-go's interop server did not start");
-}
 
 fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {

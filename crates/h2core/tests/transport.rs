@@ -2328,6 +2328,84 @@ async fn unread_messages_hold_the_server_back_until_read() {
 }
 
 #[tokio::test]
+async fn a_paused_reader_holds_the_server_to_its_window_without_the_allowance() {
+    bounded(async {
+        const COUNT: usize = 256;
+        const SIZE: usize = 16 * 1024;
+        let (sent_tx, sent) = watch::channel(0usize);
+        let server =
+            start_server(Builder::new(), flow_controlled_source(COUNT, SIZE, sent_tx)).await;
+        let mut c = Client::new();
+        c.t.set_acks_reads(true);
+        let mut opts = tcp_options(server.addr);
+        opts.bdp_probe = false;
+        let conn = c.connect(opts).await;
+        let id = c.start_unary(conn, "/source", b"");
+        // Paused before anything arrives: not even the unread allowance
+        // goes back, so the server stops within the 64 KiB window.
+        c.t.pause_reads(id);
+        let mut delivered = 0;
+        loop {
+            let before = *sent.borrow();
+            let events = c.events_during(Duration::from_millis(300)).await;
+            delivered += events
+                .iter()
+                .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
+                .count();
+            if *sent.borrow() == before {
+                break;
+            }
+        }
+        let paused = *sent.borrow();
+        assert!(
+            (1..=65_535 / (SIZE + 5) + 1).contains(&paused),
+            "the server sent {paused} messages to a paused reader"
+        );
+        // Reading again without taking anything brings the allowance back.
+        c.t.read(id, 0);
+        loop {
+            let before = *sent.borrow();
+            let events = c.events_during(Duration::from_millis(300)).await;
+            delivered += events
+                .iter()
+                .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
+                .count();
+            if *sent.borrow() == before && *sent.borrow() > paused {
+                break;
+            }
+        }
+        let resumed = *sent.borrow();
+        assert!(
+            resumed >= UNREAD_ALLOWANCE / (SIZE + 5),
+            "resumed, the server sent only {resumed} messages"
+        );
+        c.t.read(id, delivered as u32);
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let e = timeout_at(
+                deadline,
+                c.wait_for("a message or the status", |e| stream_of(e) == Some(id)),
+            )
+            .await
+            .expect("the stream went on after the reads");
+            match e {
+                Event::Message { .. } => {
+                    delivered += 1;
+                    c.t.read(id, 1);
+                }
+                Event::Status { code, .. } => {
+                    assert_eq!(code, Code::Ok);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(delivered, COUNT);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn without_read_acks_the_window_reopens_as_messages_arrive() {
     bounded(async {
         const COUNT: usize = 64;

@@ -44,6 +44,10 @@ use napi_derive::napi;
 /// Buffer, without a copy when their allocation has a single owner.
 const SEGMENT_SIZE: usize = 16 * 1024;
 
+/// The count in a `flush` reads pair that says the stream's reader paused
+/// (`READS_PAUSED` in ts/transport/native-transport.ts).
+const READS_PAUSED: u32 = u32::MAX;
+
 type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
 
 struct TsfnWake(Arc<WakeFn>);
@@ -317,12 +321,17 @@ impl NativeTransport {
     /// Hands the calls, messages and read acknowledgements queued during this
     /// turn to the I/O thread. `reads` is `(stream, count)` pairs: how many
     /// more of each stream's messages JS has taken, whose bytes may now go
-    /// back to the server's window.
+    /// back to the server's window (0 after a pause: reading again), or
+    /// `READS_PAUSED` (0xFFFFFFFF): the stream's reader stopped.
     #[napi(catch_unwind)]
     pub fn flush(&self, reads: Option<Uint32ArraySlice>) {
         if let Some(reads) = reads {
             for pair in reads.chunks_exact(2) {
-                self.inner.read(pair[0], pair[1]);
+                if pair[1] == READS_PAUSED {
+                    self.inner.pause_reads(pair[0]);
+                } else {
+                    self.inner.read(pair[0], pair[1]);
+                }
             }
         }
         self.inner.flush();

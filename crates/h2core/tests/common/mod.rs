@@ -6,7 +6,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use h2core::Wake;
 use tokio::io::AsyncReadExt;
@@ -94,4 +97,68 @@ impl Wake for NotifyWake {
     fn wake(&self) {
         self.0.notify_one();
     }
+}
+
+// ---------------------------------------------------------------------------
+// grpc-go's interop server, installed by scripts/ensure-go-interop.sh.
+// ---------------------------------------------------------------------------
+
+const GRPC_GO_VERSION: &str = "v1.85.0";
+
+pub fn interop_server_bin() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = root
+        .join(".cache/go-bin")
+        .join(format!("grpc-go-interop-server-{GRPC_GO_VERSION}"));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `bash scripts/ensure-go-interop.sh` (npm test does so in pretest)",
+        bin.display()
+    );
+    bin
+}
+
+pub struct GoServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for GoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn start_go_server() -> GoServer {
+    let bin = interop_server_bin();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&bin)
+            .arg(format!("-port={port}"))
+            .arg("-use_tls=false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn grpc-go's interop server");
+        let mut server = GoServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                break; // lost the port: try another
+            }
+            if TcpStream::connect(server.addr).await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        drop(server);
+    }
+    panic!("grpc-go's interop server did not start");
 }
