@@ -12,6 +12,7 @@
 // Everything runs against one in-process grpc-js server with a Buffer service.
 import { spawn } from 'node:child_process';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import test from 'ava';
@@ -346,6 +347,48 @@ test('grpc.client_idle_timeout_ms', async (t) => {
       const early = grpc.connectivityState[channel.getConnectivityState(false)];
       await sleep(1300);
       return `${early},${grpc.connectivityState[channel.getConnectivityState(false)]}`;
+    },
+  );
+  t.deepEqual(observed, expected);
+});
+
+test('grpc.initial_reconnect_backoff_ms and grpc.max_reconnect_backoff_ms', async (t) => {
+  // Both set to the value; a server that closes every connection at once; how
+  // many connection attempts a wait-for-ready call causes in 1.5 s.
+  const { observed, expected } = await observeAll(
+    {
+      // 0 means the default (1 s) in both: grpc-js tests the option for truth.
+      '0': '2',
+      // grpc-js hands -1, Infinity and strings to setTimeout (1 ms: many
+      // attempts, and for -1, 1e300, Infinity and strings unhandled "RangeError:
+      // Invalid time value"s from its re-resolution's date). h2grpc takes
+      // them as unset (1 s).
+      '-1': { h2grpc: '2', grpcJs: 'skip: unhandled RangeErrors' },
+      '1': 'many',
+      '2^31-1': '1',
+      // h2grpc waits the real time; grpc-js's timers overflow (1 ms).
+      '2^31': { h2grpc: '1', grpcJs: 'skip: 2 to 4 attempts, by timing' },
+      '1e300': { h2grpc: '1', grpcJs: 'skip: unhandled RangeErrors' },
+      Infinity: { h2grpc: '2', grpcJs: 'skip: unhandled RangeErrors' },
+      NaN: '2',
+      "'abc'": { h2grpc: '2', grpcJs: 'skip: unhandled RangeErrors' },
+      undefined: '2',
+    },
+    async (value) => {
+      const closer = net.createServer((s) => {
+        accepted++;
+        s.destroy();
+      });
+      let accepted = 0;
+      await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', resolve));
+      t.teardown(() => closer.close());
+      const c = client(
+        t,
+        { 'grpc.initial_reconnect_backoff_ms': value, 'grpc.max_reconnect_backoff_ms': value },
+        `127.0.0.1:${(closer.address() as net.AddressInfo).port}`,
+      );
+      await unary(c, '/edge.E/Echo', {}, {}, 1500, true);
+      return accepted > 5 ? 'many' : String(accepted);
     },
   );
   t.deepEqual(observed, expected);

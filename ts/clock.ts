@@ -2,6 +2,8 @@
 // limits) takes a `Clock` so tests can run minutes of backoff in
 // microseconds with a fake one, without patching globals.
 
+import { LongTimer } from './long-timer';
+
 /** What is needed of a timer handle: Node's `Timeout` has both, fakes may have neither. */
 export interface TimerHandle {
   ref?(): unknown;
@@ -18,10 +20,14 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The real clock: `Date.now` and Node's timers. */
+/**
+ * The real clock: `Date.now` and Node's timers, as `LongTimer`s so that a
+ * backoff past 2^31-1 ms (a user's `grpc.max_reconnect_backoff_ms`) waits
+ * its time instead of firing after 1 ms.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  // Only handles from `setTimeout` above reach here, and those are Node's.
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  setTimeout: (callback, ms) => new LongTimer(callback, ms),
+  // Only handles from `setTimeout` above reach here.
+  clearTimeout: (handle) => (handle as LongTimer).clear(),
 };

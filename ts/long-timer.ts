@@ -1,7 +1,7 @@
 // Node's timers take delays up to 2^31-1 ms (about 24.8 days); a longer one,
 // like NaN or a negative one, fires after 1 ms (with a TimeoutOverflowWarning).
-// Deadlines, retry pushbacks and hedging delays come from users and servers
-// and can be longer: firing them after 1 ms turns "far away" into "now". A
+// Deadlines, retry pushbacks, hedging delays and reconnect backoffs come from
+// users and servers and can be longer: firing them after 1 ms turns "far away" into "now". A
 // LongTimer waits the real time instead, in steps Node accepts.
 
 /** The longest delay Node's `setTimeout` honours. */
@@ -36,6 +36,13 @@ export class LongTimer {
   unref(): this {
     this.refed = false;
     this.timer?.unref();
+    return this;
+  }
+
+  /** Keeps the process alive while this timer is pending (the default). */
+  ref(): this {
+    this.refed = true;
+    this.timer?.ref();
     return this;
   }
 

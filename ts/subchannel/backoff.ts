@@ -28,20 +28,30 @@ export const DEFAULT_BACKOFF: BackoffOptions = {
   minConnectTimeoutMs: 20_000,
 };
 
-/** Reads the grpc-js channel options that override the defaults. */
+/**
+ * Reads the grpc-js channel options that override the defaults. A backoff of
+ * 0 means the default, as in grpc-js (which tests the option for truth): a
+ * zero backoff would redial a server that drops every connection in a tight
+ * loop. Values grpc-js passes to `setTimeout` unchecked (negative, Infinity,
+ * strings: a 1 ms backoff there) also mean the default here.
+ */
 export function backoffFromOptions(options: Record<string, unknown>): BackoffOptions {
   const num = (key: string): number | undefined => {
     const v = options[key];
     return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
   };
-  const initial = num('grpc.initial_reconnect_backoff_ms') ?? DEFAULT_BACKOFF.initialBackoffMs;
+  const positive = (key: string): number | undefined => {
+    const v = num(key);
+    return v === 0 ? undefined : v;
+  };
+  const initial = positive('grpc.initial_reconnect_backoff_ms') ?? DEFAULT_BACKOFF.initialBackoffMs;
   return {
     initialBackoffMs: initial,
     multiplier: DEFAULT_BACKOFF.multiplier,
     jitter: DEFAULT_BACKOFF.jitter,
     maxBackoffMs: Math.max(
       initial,
-      num('grpc.max_reconnect_backoff_ms') ?? DEFAULT_BACKOFF.maxBackoffMs,
+      positive('grpc.max_reconnect_backoff_ms') ?? DEFAULT_BACKOFF.maxBackoffMs,
     ),
     minConnectTimeoutMs:
       num('grpc.min_reconnect_backoff_ms') ?? DEFAULT_BACKOFF.minConnectTimeoutMs,

@@ -15,6 +15,7 @@
 // iterates addresses, as in grpc-go since pick_first moved addresses out).
 import { ConnectivityState, LogVerbosity } from '../constants';
 import { isTracerEnabled, trace } from '../logging';
+import { LongTimer } from '../long-timer';
 import type { ConnectConfig } from '../native/binding';
 import {
   NativeConnection,
@@ -36,7 +37,7 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
   private conn: NativeConnection | null = null;
   private readonly listeners = new Set<ConnectivityStateListener>();
   private readonly backoff: ConnectionBackoff;
-  private backoffTimer: NodeJS.Timeout | null = null;
+  private backoffTimer: LongTimer | null = null;
   /** A connect was requested while backing off: connect when it ends. */
   private connectAfterBackoff = false;
   private refcount = 0;
@@ -199,11 +200,11 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
     // The next attempt may start no earlier than `delayMs` after this one
     // started, however quickly this one fails.
     this.clearBackoffTimer();
-    this.backoffTimer = setTimeout(() => {
+    // A LongTimer: a user's backoff past 2^31-1 ms must not fire after 1 ms.
+    this.backoffTimer = new LongTimer(() => {
       this.backoffTimer = null;
       if (this.state === ConnectivityState.TRANSIENT_FAILURE) this.endBackoff();
-    }, delayMs);
-    this.backoffTimer.unref();
+    }, delayMs).unref();
     try {
       this.conn = new NativeConnection(
         this.address,
@@ -253,7 +254,7 @@ export class Subchannel implements SubchannelInterface, NativeConnectionEvents {
 
   private clearBackoffTimer(): void {
     if (this.backoffTimer !== null) {
-      clearTimeout(this.backoffTimer);
+      this.backoffTimer.clear();
       this.backoffTimer = null;
     }
   }
