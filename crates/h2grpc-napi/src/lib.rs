@@ -25,6 +25,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+#[cfg(not(unix))]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ use h2core::{
     Transport, Verify, Wake,
 };
 use napi::bindgen_prelude::*;
+#[cfg(not(unix))]
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
@@ -48,10 +50,23 @@ const SEGMENT_SIZE: usize = 16 * 1024;
 /// (`READS_PAUSED` in ts/transport/native-transport.ts).
 const READS_PAUSED: u32 = u32::MAX;
 
+#[cfg(unix)]
+mod uv_wake;
+
+#[cfg(not(unix))]
 type WakeFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
 
+/// The JS thread's end of the wake-up: a bare `uv_async_t` on Unix (see
+/// `uv_wake.rs` for why), N-API's threadsafe function elsewhere.
+#[cfg(unix)]
+type WakeHandle = uv_wake::UvWakeHandle;
+#[cfg(not(unix))]
+type WakeHandle = Arc<WakeFn>;
+
+#[cfg(not(unix))]
 struct TsfnWake(Arc<WakeFn>);
 
+#[cfg(not(unix))]
 impl Wake for TsfnWake {
     fn wake(&self) {
         // NonBlocking: the queue is unbounded and an I/O thread must never
@@ -122,7 +137,7 @@ pub struct NativeStats {
 #[napi]
 pub struct NativeTransport {
     inner: Transport,
-    wake: Arc<WakeFn>,
+    wake: WakeHandle,
     spare: Vec<Event>,
     control: Vec<u8>,
     refed: bool,
@@ -148,14 +163,26 @@ fn duration_ms(ms: f64) -> Option<Duration> {
 impl NativeTransport {
     /// `wake` is called (at most once per drain) when events are waiting.
     #[napi(constructor, catch_unwind)]
-    pub fn new(wake: Function<(), Unknown<'static>>) -> Result<Self> {
-        let tsfn: WakeFn = wake
-            .build_threadsafe_function::<()>()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build_callback(|_ctx| Ok(()))?;
-        let wake = Arc::new(tsfn);
-        let mut inner = Transport::new(Box::new(TsfnWake(wake.clone())));
+    pub fn new(env: Env, wake: Function<(), Unknown<'static>>) -> Result<Self> {
+        let (waker, wake): (Box<dyn Wake>, WakeHandle) = {
+            #[cfg(unix)]
+            {
+                let (waker, handle) = uv_wake::create(env.raw(), wake.raw())?;
+                (Box::new(waker), handle)
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = env;
+                let tsfn: WakeFn = wake
+                    .build_threadsafe_function::<()>()
+                    .callee_handled::<false>()
+                    .weak::<true>()
+                    .build_callback(|_ctx| Ok(()))?;
+                let tsfn = Arc::new(tsfn);
+                (Box::new(TsfnWake(tsfn.clone())), tsfn)
+            }
+        };
+        let mut inner = Transport::new(waker);
         // JS calls `flush` once per event-loop turn (see native-transport.ts).
         inner.set_deferred(true);
         // JS reports the messages it took with `flush`: receive backpressure.
@@ -175,6 +202,19 @@ impl NativeTransport {
         if on == self.refed {
             return Ok(());
         }
+        #[cfg(unix)]
+        {
+            let _ = env;
+            self.wake.set_ref(on);
+            self.refed = on;
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        self.set_tsfn_ref(env, on)
+    }
+
+    #[cfg(not(unix))]
+    fn set_tsfn_ref(&mut self, env: Env, on: bool) -> Result<()> {
         let raw = self.wake.raw();
         let status = unsafe {
             if on {
