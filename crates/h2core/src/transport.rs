@@ -183,17 +183,17 @@ impl Transport {
         if calls.is_empty() && cmds.is_empty() {
             return;
         }
-        let shared = self.shared.clone();
-        runtime().spawn(async move {
-            // Spawned from a worker, these go to its local queue: no further
-            // cross-thread wake-ups.
-            for task in calls {
-                tokio::spawn(call::run(task, shared.clone()));
-            }
-            for (mailbox, cmd) in cmds {
-                mailbox.send(cmd);
-            }
-        });
+        // Straight to the runtime, without a task to spawn them: the first
+        // spawn or command wakes the I/O thread, and tokio wakes no one for
+        // the rest while it is awake (a spawner task cost a task and a poll
+        // per flush, and a bidi message's command one each).
+        let rt = runtime();
+        for task in calls {
+            rt.spawn(call::run(task, self.shared.clone()));
+        }
+        for (mailbox, cmd) in cmds {
+            mailbox.send(cmd);
+        }
     }
 
     pub fn stats(&self) -> &Stats {
