@@ -3,8 +3,9 @@
 //! verification modes grpc-js users can ask for (full, chain only when JS
 //! checks the name itself with `checkServerIdentity`, none).
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -133,6 +134,54 @@ fn root_store(opts: &TlsOptions) -> Result<Arc<RootCertStore>, String> {
     }
 }
 
+/// What shapes a client configuration (the server name is per handshake).
+#[derive(PartialEq, Eq)]
+struct ConfigKey {
+    root_certs: Option<String>,
+    private_key: Option<String>,
+    cert_chain: Option<String>,
+    verify: Verify,
+}
+
+/// Configurations kept for reuse, most recently used last.
+const CACHED_CONFIGS: usize = 32;
+
+/// The rustls configuration for these options, shared by every connection
+/// made with the same credentials: building one parses the roots and the
+/// client key each time, and its session store is what lets a reconnect
+/// resume the TLS session (an abbreviated handshake) instead of starting a
+/// new one. Kept (strongly, up to [`CACHED_CONFIGS`]) across the times no
+/// connection uses it, which is exactly when a reconnect needs it.
+pub fn shared_client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+    static CACHE: Mutex<VecDeque<(ConfigKey, Arc<ClientConfig>)>> = Mutex::new(VecDeque::new());
+    let key = ConfigKey {
+        root_certs: opts.root_certs.clone(),
+        private_key: opts.private_key.clone(),
+        cert_chain: opts.cert_chain.clone(),
+        verify: opts.verify,
+    };
+    let lock = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    {
+        let mut cache = lock();
+        let hit = cache.iter().position(|(k, _)| *k == key);
+        if let Some(entry) = hit.and_then(|i| cache.remove(i)) {
+            let config = entry.1.clone();
+            cache.push_back(entry);
+            return Ok(config);
+        }
+    }
+    // Built outside the lock: parsing roots takes milliseconds.
+    let config = client_config(opts)?;
+    let mut cache = lock();
+    if !cache.iter().any(|(k, _)| *k == key) {
+        cache.push_back((key, config.clone()));
+        if cache.len() > CACHED_CONFIGS {
+            cache.pop_front();
+        }
+    }
+    Ok(config)
+}
+
 /// Builds the rustls client configuration for these options.
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
@@ -179,7 +228,7 @@ pub async fn handshake(
     socket: Socket,
     opts: &TlsOptions,
 ) -> Result<(TlsStream<Socket>, Option<Vec<u8>>), String> {
-    let config = client_config(opts)?;
+    let config = shared_client_config(opts)?;
     let name = ServerName::try_from(opts.server_name.clone())
         .map_err(|_| format!("invalid TLS server name {:?}", opts.server_name))?;
     let tls = TlsConnector::from(config)

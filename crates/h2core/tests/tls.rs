@@ -149,8 +149,16 @@ fn make_pki(tag: &str) -> Pki {
     Pki { dir }
 }
 
+/// How each TLS handshake the server completed went, in order.
+type Handshakes = Arc<std::sync::Mutex<Vec<Option<rustls::HandshakeKind>>>>;
+
 /// A TLS + h2 server that accepts connections and keeps them open.
 async fn start_server(pki: &Pki, alpn: &[&[u8]], client_ca: bool) -> u16 {
+    start_logging_server(pki, alpn, client_ca).await.0
+}
+
+/// [`start_server`], also logging each handshake's kind (full or resumed).
+async fn start_logging_server(pki: &Pki, alpn: &[&[u8]], client_ca: bool) -> (u16, Handshakes) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(pki.pem("server.pem").as_bytes())
@@ -178,13 +186,19 @@ async fn start_server(pki: &Pki, alpn: &[&[u8]], client_ca: bool) -> u16 {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let handshakes = Handshakes::default();
+    let log = handshakes.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
+            let log = log.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                log.lock()
+                    .expect("log")
+                    .push(tls.get_ref().1.handshake_kind());
                 let Ok(mut conn) = h2::server::handshake(tls).await else {
                     return;
                 };
@@ -192,7 +206,7 @@ async fn start_server(pki: &Pki, alpn: &[&[u8]], client_ca: bool) -> u16 {
             });
         }
     });
-    port
+    (port, handshakes)
 }
 
 fn options(port: u16, tls: TlsOptions) -> ConnectOptions {
@@ -331,5 +345,47 @@ async fn client_certificates_for_mutual_tls() {
     assert!(
         matches!(events.last(), Some(ConnEvent::Closed { .. })),
         "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_reconnect_resumes_the_tls_session() {
+    // One rustls configuration per set of credentials, kept across
+    // connections: its session store lets the next handshake resume.
+    let pki = make_pki("resume");
+    let (port, handshakes) = start_logging_server(&pki, &[b"h2"], false).await;
+    let leaf = CertificateDer::pem_slice_iter(pki.pem("server.pem").as_bytes())
+        .next()
+        .expect("a leaf")
+        .expect("PEM");
+    for _ in 0..3 {
+        // A resumed session still reports the server's certificate (for
+        // checkServerIdentity): rustls keeps it with the session.
+        let mut opts = tls(&pki, "localhost");
+        opts.want_peer_certificate = true;
+        let events = connect(options(port, opts)).await;
+        assert_eq!(
+            events,
+            vec![
+                ConnEvent::PeerCertificate {
+                    der: Bytes::copy_from_slice(leaf.as_ref())
+                },
+                ConnEvent::Ready
+            ]
+        );
+    }
+    // Different credentials (here: client certificates) are another
+    // configuration: a full handshake again.
+    let mut with_cert = tls(&pki, "localhost");
+    with_cert.private_key = Some(pki.pem("client.key"));
+    with_cert.cert_chain = Some(pki.pem("client.pem"));
+    assert_eq!(
+        connect(options(port, with_cert)).await,
+        vec![ConnEvent::Ready]
+    );
+    use rustls::HandshakeKind::{Full, Resumed};
+    assert_eq!(
+        *handshakes.lock().expect("log"),
+        vec![Some(Full), Some(Resumed), Some(Resumed), Some(Full)]
     );
 }
