@@ -1,8 +1,11 @@
 // The JS half of the boundary. One native transport per process (realm): it
-// starts calls with one synchronous native call each, and when the native
-// side wakes it (at most once per batch) it drains every pending completion
-// in one call and dispatches them by stream or connection id.
-import { Metadata } from '../metadata';
+// starts calls with one synchronous native call each, batches their commands
+// and read reports into one flush per turn, holds the event loop while calls
+// are in flight, and when the native side wakes it (at most once per batch)
+// drains every pending completion in one call; `batch-decoder.ts` decodes
+// them and this class routes them by stream or connection id.
+import type { Metadata } from '../metadata';
+import { decodeBatch, type BatchSink } from './batch-decoder';
 import {
   nativeModule,
   type ConnectConfig,
@@ -33,19 +36,6 @@ export interface ConnectionHandler {
  */
 const READS_PAUSED = 0xffffffff;
 
-const enum Kind {
-  Ready = 1,
-  GoAway = 2,
-  Closed = 3,
-  Headers = 4,
-  Message = 5,
-  MessageExternal = 6,
-  WriteAck = 7,
-  Status = 8,
-  PeerCertificate = 9,
-  Segment = 10,
-}
-
 export class NativeTransport {
   private readonly handle: NativeTransportHandle;
   private readonly streams = new Map<number, StreamHandler>();
@@ -74,8 +64,42 @@ export class NativeTransport {
     this.handle = new Native(this.onWake);
   }
 
-  // Node's threadsafe-function callback can run many times in one pass of the
-  // poll phase; a stream producing events as fast as JS consumes them would
+  /** Routes decoded completions to their connection or call, by id. */
+  private readonly sink: BatchSink = {
+    ready: (conn) => {
+      this.connecting.delete(conn);
+      this.conns.get(conn)?.onReady();
+    },
+    goAway: (conn, code, lastStreamId, debug) => {
+      this.conns.get(conn)?.onGoAway(code, lastStreamId, debug);
+    },
+    closed: (conn, reason) => {
+      const handler = this.conns.get(conn);
+      this.conns.delete(conn);
+      this.connecting.delete(conn);
+      handler?.onClosed(reason);
+    },
+    peerCertificate: (conn, der) => {
+      this.conns.get(conn)?.onPeerCertificate?.(der);
+    },
+    headers: (stream, metadata) => {
+      this.streams.get(stream)?.onHeaders(metadata);
+    },
+    message: (stream, message) => {
+      this.streams.get(stream)?.onMessage(message);
+    },
+    writeAck: (stream) => {
+      this.streams.get(stream)?.onWriteAck();
+    },
+    status: (stream, code, details, trailers) => {
+      const handler = this.streams.get(stream);
+      this.streams.delete(stream);
+      handler?.onStatus(code, details, trailers);
+    },
+  };
+
+  // The wake-up callback can run more than once in one pass of the poll
+  // phase (a threadsafe function's does); a stream producing events as fast as JS consumes them would
   // then starve timers and I/O. So only the first wake of a loop turn drains
   // at once; a further wake waits for setImmediate (after this poll phase),
   // and meanwhile the native side, finding its wake flag still set, stays
@@ -253,7 +277,7 @@ export class NativeTransport {
     const batch = this.handle.drain();
     if (batch !== null) {
       try {
-        this.dispatch(batch);
+        decodeBatch(batch, this.sink);
       } catch (e) {
         // A user callback threw. The batch was finished first so no other
         // call lost its completions; surface the error as grpc-js would.
@@ -268,117 +292,6 @@ export class NativeTransport {
       });
     }
   }
-
-  private dispatch(batch: Buffer[]): void {
-    const buf = batch[0];
-    const end = buf.length;
-    let pos = 0;
-    let segment = buf;
-    let segmentOffset = 0;
-    let pendingError: unknown;
-    let hasError = false;
-    while (pos < end) {
-      const kind = buf[pos];
-      const id = buf.readUInt32LE(pos + 1);
-      pos += 5;
-      try {
-        switch (kind) {
-          case Kind.Ready:
-            this.connecting.delete(id);
-            this.conns.get(id)?.onReady();
-            break;
-          case Kind.GoAway: {
-            const code = buf.readUInt32LE(pos);
-            const last = buf.readUInt32LE(pos + 4);
-            const len = buf.readUInt32LE(pos + 8);
-            const debug = buf.subarray(pos + 12, pos + 12 + len);
-            pos += 12 + len;
-            this.conns.get(id)?.onGoAway(code, last, debug);
-            break;
-          }
-          case Kind.Closed: {
-            const len = buf.readUInt32LE(pos);
-            const reason = buf.toString('utf8', pos + 4, pos + 4 + len);
-            pos += 4 + len;
-            const handler = this.conns.get(id);
-            this.conns.delete(id);
-            this.connecting.delete(id);
-            handler?.onClosed(reason);
-            break;
-          }
-          case Kind.PeerCertificate: {
-            const len = buf.readUInt32LE(pos);
-            const der = buf.subarray(pos + 4, pos + 4 + len);
-            pos += 4 + len;
-            this.conns.get(id)?.onPeerCertificate?.(der);
-            break;
-          }
-          case Kind.Headers: {
-            const [metadata, next] = readMetadata(buf, pos);
-            pos = next;
-            this.streams.get(id)?.onHeaders(metadata);
-            break;
-          }
-          case Kind.Segment:
-            // Small messages that follow are views into this Buffer (see
-            // SEGMENT_SIZE in the binding): all that keeping one alive pins.
-            segment = batch[id];
-            segmentOffset = 0;
-            break;
-          case Kind.Message: {
-            const len = buf.readUInt32LE(pos);
-            pos += 4;
-            const message = segment.subarray(segmentOffset, segmentOffset + len);
-            segmentOffset += len;
-            this.streams.get(id)?.onMessage(message);
-            break;
-          }
-          case Kind.MessageExternal: {
-            const index = buf.readUInt32LE(pos);
-            pos += 4;
-            this.streams.get(id)?.onMessage(batch[index]);
-            break;
-          }
-          case Kind.WriteAck:
-            this.streams.get(id)?.onWriteAck();
-            break;
-          case Kind.Status: {
-            const code = buf.readUInt32LE(pos);
-            const len = buf.readUInt32LE(pos + 4);
-            const details = buf.toString('utf8', pos + 8, pos + 8 + len);
-            const [trailers, next] = readMetadata(buf, pos + 8 + len);
-            pos = next;
-            const handler = this.streams.get(id);
-            this.streams.delete(id);
-            handler?.onStatus(code, details, trailers);
-            break;
-          }
-          default:
-            // Only a version mismatch between the JS and native halves gets here.
-            throw new Error(`h2grpc: unknown native event kind ${kind}; reinstall h2grpc`);
-        }
-      } catch (e) {
-        if (!hasError) {
-          hasError = true;
-          pendingError = e;
-        }
-      }
-    }
-    if (hasError) throw pendingError;
-  }
-}
-
-function readMetadata(buf: Buffer, pos: number): [Metadata, number] {
-  const count = buf.readUInt32LE(pos);
-  pos += 4;
-  if (count === 0) return [new Metadata(), pos];
-  const pairs: string[] = new Array<string>(count * 2);
-  for (let i = 0; i < count * 2; i++) {
-    const len = buf.readUInt32LE(pos);
-    pairs[i] = buf.toString('latin1', pos + 4, pos + 4 + len);
-    pos += 4 + len;
-  }
-  return [Metadata.fromWire(pairs), pos];
 }
 
 let shared: NativeTransport | undefined;

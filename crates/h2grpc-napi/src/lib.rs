@@ -2,7 +2,7 @@
 //! batch of completions out. All transport logic lives in h2core.
 //!
 //! Batch format (little-endian), documented for the decoder in
-//! `ts/transport/native-transport.ts` (`dispatch`) and in ARCHITECTURE.md:
+//! `ts/transport/batch-decoder.ts` (`decodeBatch`) and in ARCHITECTURE.md:
 //! `drain()` returns `[control, ...external]`; `control` is a sequence of
 //! records, each starting with a kind byte:
 //! - 1 READY       u32 conn
