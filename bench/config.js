@@ -7,7 +7,8 @@ const { MiB } = require('./util');
 const SMALL = 16; // bytes: the "small payload" of the QPS and streaming scenarios
 
 /**
- * kind: unary | pingpong | server-stream | open-streams | cold (see clients/node-client.js).
+ * kind: unary | pingpong | chain | server-stream | open-streams | slow-consumer | cold
+ * (see clients/node-client.js).
  * unit: how the throughput row is shown; `bytesPerOp` turns ops/s into MiB/s.
  */
 const SCENARIOS = [
@@ -47,6 +48,15 @@ const SCENARIOS = [
     respSize: MiB,
     unit: 'MiB/s',
     bytesPerOp: MiB,
+  },
+  {
+    id: 'request-chain',
+    title: '4a. request chain: 10 dependent unary calls in a row, empty payload',
+    kind: 'chain',
+    chainLength: 10,
+    reqSize: 0,
+    respSize: 0,
+    unit: 'chains/s',
   },
   {
     id: 'pingpong',
@@ -130,6 +140,15 @@ function rowsFor(scenario) {
     case 'unary':
     case 'pingpong':
       return [tp, p50, p99, cpu, rss, eld];
+    case 'chain':
+      return [
+        tp,
+        { ...p50, label: 'p50 per chain (µs)' },
+        { ...p99, label: 'p99 per chain (µs)' },
+        { ...cpu, label: 'client CPU µs per chain' },
+        rss,
+        eld,
+      ];
     case 'server-stream':
       return [tp, cpu, rss, eld];
     case 'open-streams':
@@ -162,21 +181,35 @@ function rowsFor(scenario) {
   }
 }
 
-/** The issue's targets: ratio h2grpc ÷ peer, compared with `op`. */
+/** The issues' targets (issue 12's latency rows first): ratio h2grpc ÷ peer, compared with `op`. */
 const TARGETS = [
-  {
-    figure: 'unary QPS, 64 in flight',
-    scenario: 'unary-64',
-    metric: 'throughput',
-    vsGrpcJs: ['>=', 3.0],
-    vsGrpcGo: ['>=', 0.75],
-  },
   {
     figure: 'unary p50, 1 in flight',
     scenario: 'unary-1',
     metric: 'p50us',
     vsGrpcJs: ['<=', 0.6],
+    vsGrpcGo: ['<=', 1.1],
+  },
+  {
+    figure: 'bidi ping-pong round trips/s',
+    scenario: 'pingpong',
+    metric: 'throughput',
+    vsGrpcJs: ['>=', 1.5],
+    vsGrpcGo: ['>=', 0.9],
+  },
+  {
+    figure: 'client CPU µs per unary RPC, 1 in flight',
+    scenario: 'unary-1',
+    metric: 'cpuUsPerOp',
+    vsGrpcJs: ['<=', 0.5],
     vsGrpcGo: ['<=', 1.5],
+  },
+  {
+    figure: 'unary QPS, 64 in flight',
+    scenario: 'unary-64',
+    metric: 'throughput',
+    vsGrpcJs: ['>=', 4.5],
+    vsGrpcGo: ['>=', 0.9],
   },
   {
     figure: 'client CPU µs per unary RPC (64 in flight)',
@@ -223,6 +256,7 @@ const CHART = [
   ['unary-256', 'throughput', 'unary 256 in flight: RPC/s'],
   ['unary-256', 'eldP99ms', 'unary 256 in flight: event-loop p99'],
   ['unary-1mib', 'throughput', 'unary 1 MiB: MiB/s'],
+  ['request-chain', 'p50us', 'request chain (10 calls): p50'],
   ['pingpong', 'throughput', 'bidi ping-pong: round trips/s'],
   ['stream-small', 'throughput', 'server stream 16 B: msg/s'],
   ['stream-64k', 'throughput', 'server stream 64 KiB: MiB/s'],

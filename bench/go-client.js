@@ -105,6 +105,14 @@ async function runBenchgo(scenario, profile, target, streamMethod) {
     ];
   } else if (scenario.kind === 'cold') {
     args = ['cold', `-addr=${target}`];
+  } else if (scenario.kind === 'chain') {
+    args = [
+      'chain',
+      `-addr=${target}`,
+      `-n=${scenario.chainLength}`,
+      `-w=${profile.warmupSec}`,
+      `-d=${profile.durationSec}`,
+    ];
   } else {
     throw new Error(`benchgo has no ${scenario.kind}`);
   }

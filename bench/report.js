@@ -115,7 +115,8 @@ function nativeTable(scenarios, summary) {
   for (const s of scenarios) {
     const n = summary[s.id]?.h2grpc?.native;
     if (!n) continue;
-    const per = { 'server-stream': 'message', 'open-streams': 'stream' }[s.kind] ?? 'RPC';
+    const per =
+      { 'server-stream': 'message', 'open-streams': 'stream', chain: 'chain' }[s.kind] ?? 'RPC';
     lines.push(`| ${s.title} | ${per} | ${NATIVE_KEYS.map(([k]) => fmt(n[k])).join(' | ')} |`);
   }
   return lines.length > 2 ? lines.join('\n') : '';
@@ -131,7 +132,8 @@ function threadTable(scenarios, summary) {
     const js = summary[s.id]?.['grpc-js'];
     const h2 = summary[s.id]?.h2grpc;
     if (js?.jsThreadCpuUsPerOp === undefined && h2?.jsThreadCpuUsPerOp === undefined) continue;
-    const per = { 'server-stream': 'message', 'open-streams': 'stream' }[s.kind] ?? 'RPC';
+    const per =
+      { 'server-stream': 'message', 'open-streams': 'stream', chain: 'chain' }[s.kind] ?? 'RPC';
     lines.push(
       `| ${s.title} | ${per} | ${fmt(js?.jsThreadCpuUsPerOp)} | ${fmt(js?.otherThreadsCpuUsPerOp)} | ` +
         `${fmt(h2?.jsThreadCpuUsPerOp)} | ${fmt(h2?.otherThreadsCpuUsPerOp)} |`,

@@ -203,6 +203,7 @@ async function runNode(client, scenario, ctx) {
     streams: scenario.streams,
     warmStreams: scenario.warmStreams,
     pauseMs: scenario.pauseMs,
+    chainLength: scenario.chainLength,
     streamMethod,
     h2grpcEntry: client === 'h2grpc' ? h2grpcEntry : undefined,
   };

@@ -220,6 +220,44 @@ function runUnary(client) {
   });
 }
 
+/**
+ * A service calling its dependency: `chainLength` unary calls in a row, each
+ * started when the previous one answered; one op is one whole chain.
+ */
+function runChain(client) {
+  const request = simpleRequest(spec.reqSize, spec.respSize);
+  const meter = new Meter({ latency: true });
+  return new Promise((resolve, reject) => {
+    let t0 = performance.now();
+    let step = 0;
+    const next = () => {
+      client.UnaryCall(request, (err, reply) => {
+        if (err || reply.payload.body.length !== spec.respSize) {
+          reject(err ?? new Error(`reply of ${reply.payload.body.length} B`));
+          return;
+        }
+        if (++step < spec.chainLength) {
+          next();
+          return;
+        }
+        const now = performance.now();
+        let more;
+        try {
+          more = meter.op(now, now - t0);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        if (!more) return resolve(meter.result);
+        step = 0;
+        t0 = now;
+        next();
+      });
+    };
+    next();
+  });
+}
+
 /** One bidi stream, one message in flight: write, wait for the reply, repeat. */
 function runPingPong(client) {
   const request = simpleRequest(spec.reqSize, spec.respSize);
@@ -456,6 +494,8 @@ async function main() {
         return await runUnary(client);
       case 'pingpong':
         return await runPingPong(client);
+      case 'chain':
+        return await runChain(client);
       case 'server-stream':
         return await runServerStream(client);
       case 'open-streams':

@@ -15,6 +15,9 @@
 //	    them all open, then closes them; time to open, RSS, time to close.
 //	benchgo cold -addr host:port
 //	    New client + first unary RPC, in this fresh process.
+//	benchgo chain -addr host:port -n 10 -w S -d S
+//	    Request chains: n unary calls in a row, each after the previous
+//	    answered; chains/s, p50/p99 per chain, CPU per chain.
 //
 // Every subcommand prints one line `@@result {json}` (exec: `@@rusage`) and
 // dies with its parent (PR_SET_PDEATHSIG), so a killed bench leaves no strays.
@@ -31,6 +34,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +59,7 @@ func main() {
 	runtime.LockOSThread() // PDEATHSIG of exec'd children follows the forking thread
 	dieWithParent()
 	if len(os.Args) < 2 {
-		fail("usage: benchgo exec|stream|open|cold [flags]")
+		fail("usage: benchgo exec|stream|open|cold|chain [flags]")
 	}
 	args := os.Args[2:]
 	switch os.Args[1] {
@@ -67,6 +71,8 @@ func main() {
 		runOpen(args)
 	case "cold":
 		runCold(args)
+	case "chain":
+		runChain(args)
 	default:
 		fail("unknown subcommand " + os.Args[1])
 	}
@@ -432,4 +438,54 @@ func runCold(args []string) {
 	coldMs := float64(time.Since(t0).Microseconds()) / 1000
 	conn.Close()
 	printResult("result", map[string]any{"coldMs": coldMs, "peakRssMB": float64(selfMaxRSSKB()) / 1024})
+}
+
+// ------------------------------------------------------------------ chain
+
+func runChain(args []string) {
+	fs := flag.NewFlagSet("chain", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:50051", "server address")
+	n := fs.Int("n", 10, "calls per chain")
+	warm := fs.Float64("w", 2, "warm-up seconds")
+	dur := fs.Float64("d", 5, "measured seconds")
+	fs.Parse(args)
+	conn := dial(*addr)
+	defer conn.Close()
+	client := testgrpc.NewBenchmarkServiceClient(conn)
+	ctx := context.Background()
+	chain := func() {
+		for i := 0; i < *n; i++ {
+			if _, err := client.UnaryCall(ctx, &testpb.SimpleRequest{}); err != nil {
+				fail("UnaryCall: " + err.Error())
+			}
+		}
+	}
+	warmEnd := time.Now().Add(time.Duration(*warm * float64(time.Second)))
+	for time.Now().Before(warmEnd) {
+		chain()
+	}
+	var lat []float64
+	cpu0 := selfCPUMicros()
+	start := time.Now()
+	end := start.Add(time.Duration(*dur * float64(time.Second)))
+	now := start
+	for now.Before(end) {
+		t0 := time.Now()
+		chain()
+		now = time.Now()
+		lat = append(lat, float64(now.Sub(t0).Microseconds()))
+	}
+	cpu := selfCPUMicros() - cpu0
+	secs := now.Sub(start).Seconds()
+	sort.Float64s(lat)
+	pct := func(p float64) float64 { return lat[int(p/100*float64(len(lat)-1))] }
+	printResult("result", map[string]any{
+		"ops":        len(lat),
+		"seconds":    secs,
+		"opsPerSec":  float64(len(lat)) / secs,
+		"p50us":      pct(50),
+		"p99us":      pct(99),
+		"cpuUsPerOp": float64(cpu) / float64(len(lat)),
+		"peakRssMB":  float64(selfMaxRSSKB()) / 1024,
+	})
 }
