@@ -361,6 +361,7 @@ export class TransportCall implements Call, StreamHandler {
   }
 
   onMessage(message: Buffer): void {
+    const pausedBefore = this.readPaused;
     this.listener?.onReceiveMessage(message);
     // The listener may have paused while taking this message (a Readable
     // whose buffer is full): then the message counts as not read yet, and
@@ -368,9 +369,9 @@ export class TransportCall implements Call, StreamHandler {
     if (this.readPaused) {
       this.unreadMessages++;
       // The native side hears of a pause only once a message arrives
-      // during it: a unary call pauses after its one response and never
-      // costs a command for it.
-      if (!this.nativeReadPaused && this.state === 'active') {
+      // during it: a unary call pauses while taking its one response and
+      // never costs a command for it.
+      if (pausedBefore && !this.nativeReadPaused && this.state === 'active') {
         this.nativeReadPaused = true;
         nativeTransport().readsPaused(this.stream);
       }

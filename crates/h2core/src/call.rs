@@ -165,14 +165,32 @@ pub(crate) fn build_request(
     Ok(req)
 }
 
+/// How far the request got before the call task runs.
+// The whole CallTask is boxed, and a started call moves out of it at once.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Start {
+    /// The task waits for a stream slot and sends the request itself.
+    Pending {
+        send_request: SendRequest<Bytes>,
+        request: Request<()>,
+        first: Option<Bytes>,
+        /// `first` is unframed and waits for compression on the I/O thread.
+        first_raw: bool,
+    },
+    /// Sent on the embedder's thread ([`CallTask::send_now`]).
+    Sent {
+        response: ResponseFuture,
+        send: SendStream<Bytes>,
+        half_closed: bool,
+    },
+    /// Sending failed on the embedder's thread.
+    Failed(Status),
+}
+
 /// Everything a call task needs, prepared synchronously on the caller's thread.
 pub(crate) struct CallTask {
     pub stream: u32,
-    pub send_request: SendRequest<Bytes>,
-    pub request: Request<()>,
-    pub first: Option<Bytes>,
-    /// `first` is unframed and waits for compression on the I/O thread.
-    pub first_raw: bool,
+    pub start: Start,
     pub compression: SendCompression,
     pub half_close: bool,
     pub deadline: Option<Instant>,
@@ -182,6 +200,65 @@ pub(crate) struct CallTask {
     pub acks_reads: bool,
     pub cmds: Arc<Mailbox>,
     pub conn: Arc<ConnHandle>,
+}
+
+impl CallTask {
+    /// Sends the request now, on the calling (embedder's) thread, when a
+    /// stream slot is free and nothing needs the I/O thread (compression):
+    /// h2 queues the frames, and the connection's `write_now` can then put
+    /// them on the socket without waiting for the I/O thread to wake up.
+    /// Otherwise the task sends it, as before. Returns whether it was sent.
+    pub fn send_now(&mut self) -> bool {
+        let Start::Pending {
+            send_request,
+            first_raw: false,
+            ..
+        } = &mut self.start
+        else {
+            return false;
+        };
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if !matches!(
+            send_request.poll_ready(&mut cx),
+            std::task::Poll::Ready(Ok(()))
+        ) {
+            // No slot, or a failing connection: the task waits or reports.
+            return false;
+        }
+        let Start::Pending {
+            mut send_request,
+            request,
+            first,
+            ..
+        } = std::mem::replace(&mut self.start, Start::Failed(Status::new(Code::Ok, "")))
+        else {
+            return false;
+        };
+        let end_on_headers = self.half_close && first.is_none();
+        self.start = match send_request.send_request(request, end_on_headers) {
+            Err(e) => Start::Failed(status_from_h2_error(&e)),
+            Ok((response, mut send)) => match first {
+                None => Start::Sent {
+                    response,
+                    send,
+                    half_closed: end_on_headers,
+                },
+                Some(first) => {
+                    // The I/O thread may have opened the stream and the
+                    // server closed it (a trailers-only error answering the
+                    // headers alone) before this: then the message is moot
+                    // and the response says why, as for any failed write.
+                    let sent = send.send_data(first, self.half_close).is_ok();
+                    Start::Sent {
+                        response,
+                        send,
+                        half_closed: self.half_close || !sent,
+                    }
+                }
+            },
+        };
+        true
+    }
 }
 
 /// How the call ended: with a status to report, or cancelled by the embedder
@@ -235,24 +312,26 @@ impl Drop for EndGuard<'_> {
     }
 }
 
-/// Counts the call in its connection's `active_calls` (keepalive pings only
-/// while calls run) for as long as the call task lives.
-struct ActiveCall<'a>(Option<&'a ConnHandle>);
-
-impl<'a> ActiveCall<'a> {
-    fn new(conn: &'a ConnHandle) -> ActiveCall<'a> {
-        if !conn.counts_calls {
-            return ActiveCall(None);
-        }
+/// Counts a call in its connection's `open_calls` and, when keepalive asks
+/// (`counts_calls`: pings only while calls run), `active_calls`: from the
+/// moment it is started on the embedder's thread, which may send its request
+/// before the task runs (and the driver must see the call by then, or it
+/// schedules no keepalive ping), until the task ends.
+pub(crate) fn count_call(conn: &ConnHandle) {
+    conn.open_calls.fetch_add(1, Ordering::Relaxed);
+    if conn.counts_calls {
         conn.active_calls.fetch_add(1, Ordering::Relaxed);
-        ActiveCall(Some(conn))
     }
 }
 
+/// Uncounts the call (see [`count_call`]) when its task ends.
+struct ActiveCall<'a>(&'a ConnHandle);
+
 impl Drop for ActiveCall<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.0 {
-            conn.active_calls.fetch_sub(1, Ordering::Relaxed);
+        self.0.open_calls.fetch_sub(1, Ordering::Relaxed);
+        if self.0.counts_calls {
+            self.0.active_calls.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -269,10 +348,7 @@ enum Recv {
 async fn drive(task: Box<CallTask>, shared: &Shared) -> End {
     let CallTask {
         stream,
-        send_request,
-        request,
-        first,
-        first_raw,
+        start,
         compression,
         half_close,
         deadline,
@@ -281,57 +357,73 @@ async fn drive(task: Box<CallTask>, shared: &Shared) -> End {
         cmds,
         conn,
     } = *task;
-    let _active = ActiveCall::new(&conn);
+    let _active = ActiveCall(&conn);
     // Without a deadline the sleep is never polled, so it never enters the
     // timer wheel: most calls pay nothing for it.
     let has_deadline = deadline.is_some();
     let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
     let mut sleep = std::pin::pin!(sleep);
 
-    // Wait for a stream slot (SETTINGS_MAX_CONCURRENT_STREAMS), racing the
-    // deadline and cancellation. Writes that arrive meanwhile are kept, in
-    // order, and sent once the stream exists.
     let mut early: Vec<Cmd> = Vec::new();
     let mut paused_early = false;
-    let mut ready = std::pin::pin!(send_request.ready());
-    let mut send_request = loop {
-        tokio::select! {
-            // Commands first: a call cancelled before its task ran (deferred
-            // mode: in the turn it was started) finds its mailbox closed and a
-            // stream slot ready at once, and must not be sent.
-            biased;
-            c = cmds.recv() => match c {
-                None => return End::Cancelled,
-                // Nothing has been received yet, so nothing can have been
-                // read; only whether the reader is paused carries over.
-                Some(Cmd::Read(_)) => paused_early = false,
-                Some(Cmd::PauseReads) => paused_early = true,
-                Some(cmd) => early.push(cmd),
-            },
-            r = &mut ready => match r {
-                Ok(sr) => break sr,
+    let (response, mut send, mut half_closed) = match start {
+        Start::Failed(status) => return End::Status(status, HeaderMap::new()),
+        Start::Sent {
+            response,
+            send,
+            half_closed,
+        } => (response, send, half_closed),
+        Start::Pending {
+            send_request,
+            request,
+            first,
+            first_raw,
+        } => {
+            // Wait for a stream slot (SETTINGS_MAX_CONCURRENT_STREAMS), racing the
+            // deadline and cancellation. Writes that arrive meanwhile are kept, in
+            // order, and sent once the stream exists.
+            let mut ready = std::pin::pin!(send_request.ready());
+            let mut send_request = loop {
+                tokio::select! {
+                    // Commands first: a call cancelled before its task ran (deferred
+                    // mode: in the turn it was started) finds its mailbox closed and a
+                    // stream slot ready at once, and must not be sent.
+                    biased;
+                    c = cmds.recv() => match c {
+                        None => return End::Cancelled,
+                        // Nothing has been received yet, so nothing can have been
+                        // read; only whether the reader is paused carries over.
+                        Some(Cmd::Read(_)) => paused_early = false,
+                        Some(Cmd::PauseReads) => paused_early = true,
+                        Some(cmd) => early.push(cmd),
+                    },
+                    r = &mut ready => match r {
+                        Ok(sr) => break sr,
+                        Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
+                    },
+                    _ = &mut sleep, if has_deadline => return deadline_exceeded(),
+                }
+            };
+            let end_on_headers = half_close && first.is_none();
+            let (response, mut send) = match send_request.send_request(request, end_on_headers) {
+                Ok(pair) => pair,
                 Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
-            },
-            _ = &mut sleep, if has_deadline => return deadline_exceeded(),
+            };
+            let mut half_closed = end_on_headers;
+            if let Some(mut first) = first {
+                if first_raw {
+                    first = encode_compressed(compression, &first);
+                }
+                // h2 buffers this without waiting for window: the first message always
+                // goes out with the headers, which is what makes unary one round trip.
+                if let Err(e) = send.send_data(first, half_close) {
+                    return End::Status(status_from_h2_error(&e), HeaderMap::new());
+                }
+                half_closed = half_close;
+            }
+            (response, send, half_closed)
         }
     };
-    let end_on_headers = half_close && first.is_none();
-    let (response, mut send) = match send_request.send_request(request, end_on_headers) {
-        Ok(pair) => pair,
-        Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
-    };
-    let mut half_closed = end_on_headers;
-    if let Some(mut first) = first {
-        if first_raw {
-            first = encode_compressed(compression, &first);
-        }
-        // h2 buffers this without waiting for window: the first message always
-        // goes out with the headers, which is what makes unary one round trip.
-        if let Err(e) = send.send_data(first, half_close) {
-            return End::Status(status_from_h2_error(&e), HeaderMap::new());
-        }
-        half_closed = half_close;
-    }
 
     let mut recv = Recv::Headers(response);
     let mut decoder = Decoder::new(max_receive_message_length);

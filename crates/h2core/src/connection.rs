@@ -3,9 +3,8 @@
 //! GOAWAY, and grows the flow-control window from BDP samples.
 
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::bdp::BdpEstimator;
 use crate::compression::{Encoding, SendCompression};
+use crate::conn_cell::{ConnCell, WriteNow};
 use crate::dial::{dial, display, Address, Stream};
 use crate::event::{ConnEvent, Event};
 use crate::keepalive::{Action, Keepalive, KeepaliveOptions};
@@ -99,6 +99,14 @@ pub(crate) struct ConnHandle {
     /// without `permit_without_calls` needs it, so other connections pay nothing.
     pub counts_calls: bool,
     pub active_calls: AtomicUsize,
+    /// The h2 connection, for the embedder's thread to write calls it just
+    /// started (`conn_cell.rs`); set once the handshake is done. Weak: the
+    /// driver owns the connection, and dropping it when it ends is what
+    /// fails the calls still on it.
+    pub write_now: OnceLock<Weak<dyn WriteNow>>,
+    /// Calls whose task runs on this connection (whatever `counts_calls`
+    /// says): the embedder's thread writes only while there are few.
+    pub open_calls: AtomicUsize,
 }
 
 const ACCEPTS_KNOWN: u8 = 0x80;
@@ -150,6 +158,8 @@ impl ConnHandle {
             counts_calls: opts.keepalive.time.is_some_and(|t| !t.is_zero())
                 && !opts.keepalive.permit_without_calls,
             active_calls: AtomicUsize::new(0),
+            write_now: OnceLock::new(),
+            open_calls: AtomicUsize::new(0),
         })
     }
 }
@@ -285,8 +295,6 @@ where
             display(&opts.address)
         )
     })?;
-    let _ = handle.send_request.set(send_request);
-
     let mut keepalive = Keepalive::new(&opts.keepalive);
     // One PING slot (h2 allows one user ping at a time), shared by BDP
     // estimation and keepalive.
@@ -295,6 +303,10 @@ where
     } else {
         None
     };
+    let cell = Arc::new(ConnCell::new(conn));
+    let weak: Weak<dyn WriteNow> = Arc::downgrade(&cell) as Weak<ConnCell<Sniffer<T>>>;
+    let _ = handle.write_now.set(weak);
+    let _ = handle.send_request.set(send_request);
     let mut ping_in_flight = false;
     let mut bdp = BdpEstimator::new(opts.initial_stream_window);
     let mut pending_window: Option<u32> = None;
@@ -314,7 +326,8 @@ where
         if shutdown.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Ok("closed by client".to_owned()));
         }
-        let conn_done = Pin::new(&mut conn).poll(cx);
+        let mut conn = cell.lock();
+        let conn_done = conn.poll(cx);
 
         if !ready && watch.settings_seen.load(Ordering::Acquire) {
             ready = true;
@@ -375,9 +388,10 @@ where
         if let Some(w) = pending_window {
             // BDP sizes the per-stream window; the connection window only
             // ever grows from its configured size.
-            conn.set_target_window_size(w.max(opts.initial_conn_window));
+            conn.conn
+                .set_target_window_size(w.max(opts.initial_conn_window));
             // Refused while an earlier SETTINGS awaits its ACK: retried on a later poll.
-            if conn.set_initial_window_size(w).is_ok() {
+            if conn.conn.set_initial_window_size(w).is_ok() {
                 pending_window = None;
             }
         }

@@ -8,6 +8,7 @@
 mod bdp;
 mod call;
 mod compression;
+mod conn_cell;
 mod connection;
 mod dial;
 mod event;
