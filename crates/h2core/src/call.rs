@@ -25,7 +25,9 @@ use crate::framing::Decoder;
 use crate::mailbox::Mailbox;
 use crate::queue::Stats;
 use crate::recv_window::RecvWindow;
-use crate::status::{code_from_http_status, percent_decode, status_from_h2_error, Code, Status};
+use crate::status::{
+    code_from_http_status, not_sent_status, percent_decode, status_from_h2_error, Code, Status,
+};
 use crate::timeout::encode_timeout;
 use crate::transport::Shared;
 
@@ -205,7 +207,7 @@ pub(crate) struct CallTask {
 impl CallTask {
     /// Sends the request now, on the calling (embedder's) thread, when a
     /// stream slot is free and nothing needs the I/O thread (compression):
-    /// h2 queues the frames, and the connection's `write_now` can then put
+    /// h2 queues the frames, and the connection's `send_and_write` then puts
     /// them on the socket without waiting for the I/O thread to wake up.
     /// Otherwise the task sends it, as before. Returns whether it was sent.
     pub fn send_now(&mut self) -> bool {
@@ -236,7 +238,7 @@ impl CallTask {
         };
         let end_on_headers = self.half_close && first.is_none();
         self.start = match send_request.send_request(request, end_on_headers) {
-            Err(e) => Start::Failed(status_from_h2_error(&e)),
+            Err(e) => Start::Failed(not_sent_status(&e)),
             Ok((response, mut send)) => match first {
                 None => Start::Sent {
                     response,
@@ -399,7 +401,7 @@ async fn drive(task: Box<CallTask>, shared: &Shared) -> End {
                     },
                     r = &mut ready => match r {
                         Ok(sr) => break sr,
-                        Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
+                        Err(e) => return End::Status(not_sent_status(&e), HeaderMap::new()),
                     },
                     _ = &mut sleep, if has_deadline => return deadline_exceeded(),
                 }
@@ -407,7 +409,7 @@ async fn drive(task: Box<CallTask>, shared: &Shared) -> End {
             let end_on_headers = half_close && first.is_none();
             let (response, mut send) = match send_request.send_request(request, end_on_headers) {
                 Ok(pair) => pair,
-                Err(e) => return End::Status(status_from_h2_error(&e), HeaderMap::new()),
+                Err(e) => return End::Status(not_sent_status(&e), HeaderMap::new()),
             };
             let mut half_closed = end_on_headers;
             if let Some(mut first) = first {
@@ -416,10 +418,10 @@ async fn drive(task: Box<CallTask>, shared: &Shared) -> End {
                 }
                 // h2 buffers this without waiting for window: the first message always
                 // goes out with the headers, which is what makes unary one round trip.
-                if let Err(e) = send.send_data(first, half_close) {
-                    return End::Status(status_from_h2_error(&e), HeaderMap::new());
-                }
-                half_closed = half_close;
+                // A stream the server already closed (see `send_now`) leaves
+                // the status to the response.
+                let sent = send.send_data(first, half_close).is_ok();
+                half_closed = half_close || !sent;
             }
             (response, send, half_closed)
         }

@@ -326,7 +326,10 @@ where
         if shutdown.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Ok("closed by client".to_owned()));
         }
-        let mut conn = cell.lock();
+        let Some(mut conn) = cell.try_lock() else {
+            // The JS thread is sending on it and wakes us when done.
+            return Poll::Pending;
+        };
         let conn_done = conn.poll(cx);
 
         if !ready && watch.settings_seen.load(Ordering::Acquire) {

@@ -104,6 +104,26 @@ pub fn code_from_reason(reason: Reason) -> Code {
 }
 
 /// Turns an h2 error seen on a stream into the status the call ends with.
+/// The status of a call whose request h2 could not send at all (no stream
+/// slot ever came, or opening the stream failed: the connection is closing
+/// or gone). Its server never saw it, so it says "Stream refused", which
+/// the JS side retries transparently once (gRFC A6), as it does a refused
+/// stream: a wait-for-ready call started just as its connection died
+/// should reach the next connection, not fail.
+pub fn not_sent_status(err: &h2::Error) -> Status {
+    let cause = status_from_h2_error(err);
+    if cause.message.starts_with("Stream refused") {
+        return cause;
+    }
+    Status::new(
+        Code::Unavailable,
+        format!(
+            "Stream refused: the request could not be sent ({})",
+            cause.message
+        ),
+    )
+}
+
 pub fn status_from_h2_error(err: &h2::Error) -> Status {
     if err.is_io() {
         return Status::new(
@@ -227,6 +247,17 @@ fn hex(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_that_was_never_sent_reads_as_refused() {
+        // What the JS side retries transparently (isRefusedStream).
+        let s = not_sent_status(&h2::Error::from(Reason::INTERNAL_ERROR));
+        assert_eq!(s.code, Code::Unavailable);
+        assert!(s.message.starts_with("Stream refused: "), "{}", s.message);
+        // An already refused one keeps its own words.
+        let refused = not_sent_status(&h2::Error::from(Reason::REFUSED_STREAM));
+        assert_eq!(refused.message, "Stream refused");
+    }
 
     #[test]
     fn parses_grpc_status() {

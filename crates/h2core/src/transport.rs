@@ -117,9 +117,9 @@ fn runtime() -> &'static Runtime {
 }
 
 /// At most this many calls started in one flush, on a connection with at
-/// most this many open, are sent from the embedder's thread (see
-/// [`send_now`]); more go to the I/O thread, which then writes them in one
-/// batch without taking the embedder's time.
+/// most this many open (these included), are sent from the embedder's
+/// thread (see [`send_now`]); more go to the I/O thread, which then writes
+/// them in one batch without taking the embedder's time.
 const WRITE_NOW_CALLS: usize = 4;
 
 /// Sends the requests of calls about to start from this thread and puts
@@ -127,28 +127,26 @@ const WRITE_NOW_CALLS: usize = 4;
 /// thread wakes up: with one call in flight that wake-up was on every RPC's
 /// critical path. Calls that cannot be sent here are left to their task.
 fn send_now(calls: &mut [Box<CallTask>]) {
-    let mut written: Option<&Arc<ConnHandle>> = None;
-    for task in calls.iter_mut() {
-        if task.conn.open_calls.load(Ordering::Relaxed) >= WRITE_NOW_CALLS || !task.send_now() {
-            continue;
+    let mut start = 0;
+    while start < calls.len() {
+        // Calls of one connection are consecutive in the common case; each
+        // run of them is sent under one hold of the connection.
+        let conn = calls[start].conn.clone();
+        let end = start
+            + calls[start..]
+                .iter()
+                .take_while(|t| Arc::ptr_eq(&t.conn, &conn))
+                .count();
+        let few = conn.open_calls.load(Ordering::Relaxed) <= WRITE_NOW_CALLS;
+        if let (true, Some(cell)) = (few, conn.write_now.get().and_then(Weak::upgrade)) {
+            let run = &mut calls[start..end];
+            cell.send_and_write(&mut || {
+                for task in run.iter_mut() {
+                    task.send_now();
+                }
+            });
         }
-        match written {
-            Some(conn) if Arc::ptr_eq(conn, &task.conn) => {}
-            Some(conn) => {
-                write_now(conn);
-                written = Some(&task.conn);
-            }
-            None => written = Some(&task.conn),
-        }
-    }
-    if let Some(conn) = written {
-        write_now(conn);
-    }
-}
-
-fn write_now(conn: &ConnHandle) {
-    if let Some(w) = conn.write_now.get().and_then(Weak::upgrade) {
-        w.write_now();
+        start = end;
     }
 }
 
