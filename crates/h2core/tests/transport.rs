@@ -2258,6 +2258,53 @@ fn flow_controlled_source(count: usize, size: usize, sent: watch::Sender<usize>)
     )
 }
 
+/// Collects `id`'s messages until the server has stopped sending (nothing
+/// sent for 300 ms); returns how many arrived.
+async fn messages_until_the_server_stops(
+    c: &mut Client,
+    id: u32,
+    sent: &watch::Receiver<usize>,
+) -> usize {
+    let mut delivered = 0;
+    loop {
+        let before = *sent.borrow();
+        let events = c.events_during(Duration::from_millis(300)).await;
+        delivered += events
+            .iter()
+            .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
+            .count();
+        if *sent.borrow() == before {
+            return delivered;
+        }
+    }
+}
+
+/// Reads each of `id`'s messages as it comes until an OK status; returns
+/// how many there were.
+async fn read_to_the_end(c: &mut Client, id: u32) -> usize {
+    let mut received = 0;
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let e = timeout_at(
+            deadline,
+            c.wait_for("a message or the status", |e| stream_of(e) == Some(id)),
+        )
+        .await
+        .expect("the stream went on after the reads");
+        match e {
+            Event::Message { .. } => {
+                received += 1;
+                c.t.read(id, 1);
+            }
+            Event::Status { code, .. } => {
+                assert_eq!(code, Code::Ok);
+                return received;
+            }
+            _ => {}
+        }
+    }
+}
+
 #[tokio::test]
 async fn unread_messages_hold_the_server_back_until_read() {
     bounded(async {
@@ -2274,19 +2321,7 @@ async fn unread_messages_hold_the_server_back_until_read() {
         opts.bdp_probe = false;
         let conn = c.connect(opts).await;
         let id = c.start_unary(conn, "/source", b"");
-        // Until the server has stopped: nothing sent for 300 ms.
-        let mut delivered = 0;
-        loop {
-            let before = *sent.borrow();
-            let events = c.events_during(Duration::from_millis(300)).await;
-            delivered += events
-                .iter()
-                .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
-                .count();
-            if *sent.borrow() == before {
-                break;
-            }
-        }
+        let delivered = messages_until_the_server_stops(&mut c, id, &sent).await;
         // One window of unread messages beyond the unread allowance, plus a
         // message's first frame released while nothing was unread yet (see
         // recv_window.rs).
@@ -2300,27 +2335,7 @@ async fn unread_messages_hold_the_server_back_until_read() {
         // Reading them reopens the window; reading each as it comes lets the
         // whole stream through.
         c.t.read(id, delivered as u32);
-        let mut received = delivered;
-        let deadline = Instant::now() + EVENT_TIMEOUT;
-        loop {
-            let e = timeout_at(
-                deadline,
-                c.wait_for("a message or the status", |e| stream_of(e) == Some(id)),
-            )
-            .await
-            .expect("the stream went on after the reads");
-            match e {
-                Event::Message { .. } => {
-                    received += 1;
-                    c.t.read(id, 1);
-                }
-                Event::Status { code, .. } => {
-                    assert_eq!(code, Code::Ok);
-                    break;
-                }
-                _ => {}
-            }
-        }
+        let received = delivered + read_to_the_end(&mut c, id).await;
         assert_eq!(received, COUNT);
         assert_eq!(*sent.borrow(), COUNT);
     })
@@ -2344,18 +2359,7 @@ async fn a_paused_reader_holds_the_server_to_its_window_without_the_allowance() 
         // Paused before anything arrives: not even the unread allowance
         // goes back, so the server stops within the 64 KiB window.
         c.t.pause_reads(id);
-        let mut delivered = 0;
-        loop {
-            let before = *sent.borrow();
-            let events = c.events_during(Duration::from_millis(300)).await;
-            delivered += events
-                .iter()
-                .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
-                .count();
-            if *sent.borrow() == before {
-                break;
-            }
-        }
+        let mut delivered = messages_until_the_server_stops(&mut c, id, &sent).await;
         let paused = *sent.borrow();
         assert!(
             (1..=65_535 / (SIZE + 5) + 1).contains(&paused),
@@ -2363,43 +2367,19 @@ async fn a_paused_reader_holds_the_server_to_its_window_without_the_allowance() 
         );
         // Reading again without taking anything brings the allowance back.
         c.t.read(id, 0);
-        loop {
-            let before = *sent.borrow();
-            let events = c.events_during(Duration::from_millis(300)).await;
-            delivered += events
-                .iter()
-                .filter(|e| matches!(e, Event::Message { stream, .. } if *stream == id))
-                .count();
-            if *sent.borrow() == before && *sent.borrow() > paused {
-                break;
-            }
+        // (Until it has sent more, then stopped: a slow machine may take
+        // more than one quiet interval to react.)
+        while *sent.borrow() == paused {
+            delivered += messages_until_the_server_stops(&mut c, id, &sent).await;
         }
+        delivered += messages_until_the_server_stops(&mut c, id, &sent).await;
         let resumed = *sent.borrow();
         assert!(
             resumed >= UNREAD_ALLOWANCE / (SIZE + 5),
             "resumed, the server sent only {resumed} messages"
         );
         c.t.read(id, delivered as u32);
-        let deadline = Instant::now() + EVENT_TIMEOUT;
-        loop {
-            let e = timeout_at(
-                deadline,
-                c.wait_for("a message or the status", |e| stream_of(e) == Some(id)),
-            )
-            .await
-            .expect("the stream went on after the reads");
-            match e {
-                Event::Message { .. } => {
-                    delivered += 1;
-                    c.t.read(id, 1);
-                }
-                Event::Status { code, .. } => {
-                    assert_eq!(code, Code::Ok);
-                    break;
-                }
-                _ => {}
-            }
-        }
+        delivered += read_to_the_end(&mut c, id).await;
         assert_eq!(delivered, COUNT);
     })
     .await;
