@@ -1,8 +1,9 @@
 // Node's timers take delays up to 2^31-1 ms (about 24.8 days); a longer one,
 // like NaN or a negative one, fires after 1 ms (with a TimeoutOverflowWarning).
 // Deadlines, retry pushbacks, hedging delays and reconnect backoffs come from
-// users and servers and can be longer: firing them after 1 ms turns "far away" into "now". A
-// LongTimer waits the real time instead, in steps Node accepts.
+// users and servers and can be longer: firing them after 1 ms turns "far
+// away" into "now". A LongTimer waits the real time instead, in steps Node
+// accepts.
 
 /** The longest delay Node's `setTimeout` honours. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;

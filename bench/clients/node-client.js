@@ -185,6 +185,13 @@ class Meter {
 
 // ------------------------------------------------------------------ scenarios
 
+/** Why a unary reply is not the one asked for, or null when it is. */
+function unaryFailure(err, reply) {
+  if (err) return err;
+  const len = reply.payload.body.length;
+  return len === spec.respSize ? null : new Error(`reply of ${len} B`);
+}
+
 /** Closed loop: `concurrency` unary calls in flight on one channel. */
 function runUnary(client) {
   const request = simpleRequest(spec.reqSize, spec.respSize);
@@ -198,9 +205,10 @@ function runUnary(client) {
       client.UnaryCall(request, (err, reply) => {
         inflight--;
         if (failed) return;
-        if (err || reply.payload.body.length !== spec.respSize) {
+        const failure = unaryFailure(err, reply);
+        if (failure) {
           failed = true;
-          reject(err ?? new Error(`reply of ${reply.payload.body.length} B`));
+          reject(failure);
           return;
         }
         const now = performance.now();
@@ -232,8 +240,9 @@ function runChain(client) {
     let step = 0;
     const next = () => {
       client.UnaryCall(request, (err, reply) => {
-        if (err || reply.payload.body.length !== spec.respSize) {
-          reject(err ?? new Error(`reply of ${reply.payload.body.length} B`));
+        const failure = unaryFailure(err, reply);
+        if (failure) {
+          reject(failure);
           return;
         }
         if (++step < spec.chainLength) {

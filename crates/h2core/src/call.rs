@@ -209,15 +209,15 @@ impl CallTask {
     /// stream slot is free and nothing needs the I/O thread (compression):
     /// h2 queues the frames, and the connection's `send_and_write` then puts
     /// them on the socket without waiting for the I/O thread to wake up.
-    /// Otherwise the task sends it, as before. Returns whether it was sent.
-    pub fn send_now(&mut self) -> bool {
+    /// Otherwise the task sends it, as before.
+    pub fn send_now(&mut self) {
         let Start::Pending {
             send_request,
             first_raw: false,
             ..
         } = &mut self.start
         else {
-            return false;
+            return;
         };
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         if !matches!(
@@ -225,42 +225,56 @@ impl CallTask {
             std::task::Poll::Ready(Ok(()))
         ) {
             // No slot, or a failing connection: the task waits or reports.
-            return false;
+            return;
         }
+        let placeholder = Start::Failed(Status::new(Code::Ok, ""));
         let Start::Pending {
             mut send_request,
             request,
             first,
             ..
-        } = std::mem::replace(&mut self.start, Start::Failed(Status::new(Code::Ok, "")))
+        } = std::mem::replace(&mut self.start, placeholder)
         else {
-            return false;
+            return;
         };
-        let end_on_headers = self.half_close && first.is_none();
-        self.start = match send_request.send_request(request, end_on_headers) {
-            Err(e) => Start::Failed(not_sent_status(&e)),
-            Ok((response, mut send)) => match first {
-                None => Start::Sent {
-                    response,
-                    send,
-                    half_closed: end_on_headers,
-                },
-                Some(first) => {
-                    // The I/O thread may have opened the stream and the
-                    // server closed it (a trailers-only error answering the
-                    // headers alone) before this: then the message is moot
-                    // and the response says why, as for any failed write.
-                    let sent = send.send_data(first, self.half_close).is_ok();
-                    Start::Sent {
-                        response,
-                        send,
-                        half_closed: self.half_close || !sent,
-                    }
-                }
+        self.start = match open_stream(&mut send_request, request, first, self.half_close) {
+            Ok((response, send, half_closed)) => Start::Sent {
+                response,
+                send,
+                half_closed,
             },
+            Err(status) => Start::Failed(status),
         };
-        true
     }
+}
+
+/// Opens the call's stream with its first message, if any (h2 buffers it
+/// without waiting for window: the first message always goes out with the
+/// headers, which is what makes unary one round trip). Returns the stream's
+/// halves and whether it is half-closed.
+///
+/// A first message the stream no longer takes is left to the response: the
+/// server may have closed the stream already (a trailers-only error
+/// answering the headers alone, read by the I/O thread while the JS thread
+/// sends), and the response says why, as for any failed write.
+fn open_stream(
+    send_request: &mut SendRequest<Bytes>,
+    request: Request<()>,
+    first: Option<Bytes>,
+    half_close: bool,
+) -> Result<(ResponseFuture, SendStream<Bytes>, bool), Status> {
+    let end_on_headers = half_close && first.is_none();
+    let (response, mut send) = send_request
+        .send_request(request, end_on_headers)
+        .map_err(|e| not_sent_status(&e))?;
+    let half_closed = match first {
+        None => end_on_headers,
+        Some(first) => {
+            let sent = send.send_data(first, half_close).is_ok();
+            half_close || !sent
+        }
+    };
+    Ok((response, send, half_closed))
 }
 
 /// How the call ended: with a status to report, or cancelled by the embedder
@@ -406,24 +420,14 @@ async fn drive(task: Box<CallTask>, shared: &Shared) -> End {
                     _ = &mut sleep, if has_deadline => return deadline_exceeded(),
                 }
             };
-            let end_on_headers = half_close && first.is_none();
-            let (response, mut send) = match send_request.send_request(request, end_on_headers) {
-                Ok(pair) => pair,
-                Err(e) => return End::Status(not_sent_status(&e), HeaderMap::new()),
+            let first = match first {
+                Some(raw) if first_raw => Some(encode_compressed(compression, &raw)),
+                first => first,
             };
-            let mut half_closed = end_on_headers;
-            if let Some(mut first) = first {
-                if first_raw {
-                    first = encode_compressed(compression, &first);
-                }
-                // h2 buffers this without waiting for window: the first message always
-                // goes out with the headers, which is what makes unary one round trip.
-                // A stream the server already closed (see `send_now`) leaves
-                // the status to the response.
-                let sent = send.send_data(first, half_close).is_ok();
-                half_closed = half_close || !sent;
+            match open_stream(&mut send_request, request, first, half_close) {
+                Ok(opened) => opened,
+                Err(status) => return End::Status(status, HeaderMap::new()),
             }
-            (response, send, half_closed)
         }
     };
 

@@ -31,9 +31,9 @@ pub(crate) trait WriteNow: Send + Sync {
     /// polls the connection once on this thread, all while holding the
     /// connection, so the driver task (which h2 wakes as soon as a frame is
     /// queued) neither races this thread for h2's locks nor writes half a
-    /// call. Returns false, without running `send`, while the driver is
+    /// call. Does nothing (the calls' tasks send them) while the driver is
     /// polling or has not polled yet.
-    fn send_and_write(&self, send: &mut dyn FnMut()) -> bool;
+    fn send_and_write(&self, send: &mut dyn FnMut());
 }
 
 pub(crate) struct ConnCell<T> {
@@ -104,17 +104,17 @@ impl<T> WriteNow for ConnCell<T>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    fn send_and_write(&self, send: &mut dyn FnMut()) -> bool {
+    fn send_and_write(&self, send: &mut dyn FnMut()) {
         let mut st = match self.state.try_lock() {
             Ok(st) => st,
-            Err(TryLockError::WouldBlock) => return false,
+            Err(TryLockError::WouldBlock) => return,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
         };
         if st.done.is_some() {
-            return false;
+            return;
         }
         let Some(waker) = st.waker.clone() else {
-            return false;
+            return;
         };
         send();
         let mut cx = Context::from_waker(&waker);
@@ -129,6 +129,5 @@ where
         if self.driver_waiting.swap(false, Ordering::SeqCst) || ended {
             waker.wake();
         }
-        true
     }
 }

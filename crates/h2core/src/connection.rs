@@ -104,8 +104,9 @@ pub(crate) struct ConnHandle {
     /// driver owns the connection, and dropping it when it ends is what
     /// fails the calls still on it.
     pub write_now: OnceLock<Weak<dyn WriteNow>>,
-    /// Calls whose task runs on this connection (whatever `counts_calls`
-    /// says): the embedder's thread writes only while there are few.
+    /// Calls started on this connection and not yet ended (whatever
+    /// `counts_calls` says): the embedder's thread writes only while there
+    /// are few.
     pub open_calls: AtomicUsize,
 }
 
@@ -304,8 +305,9 @@ where
         None
     };
     let cell = Arc::new(ConnCell::new(conn));
-    let weak: Weak<dyn WriteNow> = Arc::downgrade(&cell) as Weak<ConnCell<Sniffer<T>>>;
-    let _ = handle.write_now.set(weak);
+    let _ = handle
+        .write_now
+        .set(Arc::downgrade(&cell) as Weak<dyn WriteNow>);
     let _ = handle.send_request.set(send_request);
     let mut ping_in_flight = false;
     let mut bdp = BdpEstimator::new(opts.initial_stream_window);

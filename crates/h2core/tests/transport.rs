@@ -2258,6 +2258,26 @@ fn flow_controlled_source(count: usize, size: usize, sent: watch::Sender<usize>)
     )
 }
 
+/// A server streaming `count` messages of `size` bytes as its window allows,
+/// and a client that acknowledges reads (as the binding does) calling it,
+/// with the default 64 KiB stream window, not grown by BDP, so that bounds
+/// are exact. Returns the server (keep it alive), the client, the call's
+/// stream and the number of messages the server has sent so far.
+async fn read_acking_source(
+    count: usize,
+    size: usize,
+) -> (TestServer, Client, u32, watch::Receiver<usize>) {
+    let (sent_tx, sent) = watch::channel(0usize);
+    let server = start_server(Builder::new(), flow_controlled_source(count, size, sent_tx)).await;
+    let mut c = Client::new();
+    c.t.set_acks_reads(true);
+    let mut opts = tcp_options(server.addr);
+    opts.bdp_probe = false;
+    let conn = c.connect(opts).await;
+    let id = c.start_unary(conn, "/source", b"");
+    (server, c, id, sent)
+}
+
 /// Collects `id`'s messages until the server has stopped sending (nothing
 /// sent for 300 ms); returns how many arrived.
 async fn messages_until_the_server_stops(
@@ -2311,16 +2331,7 @@ async fn unread_messages_hold_the_server_back_until_read() {
         // Well past one window plus the unread allowance.
         const COUNT: usize = 256;
         const SIZE: usize = 16 * 1024;
-        let (sent_tx, sent) = watch::channel(0usize);
-        let server =
-            start_server(Builder::new(), flow_controlled_source(COUNT, SIZE, sent_tx)).await;
-        let mut c = Client::new();
-        c.t.set_acks_reads(true);
-        let mut opts = tcp_options(server.addr);
-        // The default 64 KiB stream window, not grown by BDP: the bound is exact.
-        opts.bdp_probe = false;
-        let conn = c.connect(opts).await;
-        let id = c.start_unary(conn, "/source", b"");
+        let (_server, mut c, id, sent) = read_acking_source(COUNT, SIZE).await;
         let delivered = messages_until_the_server_stops(&mut c, id, &sent).await;
         // One window of unread messages beyond the unread allowance, plus a
         // message's first frame released while nothing was unread yet (see
@@ -2347,15 +2358,7 @@ async fn a_paused_reader_holds_the_server_to_its_window_without_the_allowance() 
     bounded(async {
         const COUNT: usize = 256;
         const SIZE: usize = 16 * 1024;
-        let (sent_tx, sent) = watch::channel(0usize);
-        let server =
-            start_server(Builder::new(), flow_controlled_source(COUNT, SIZE, sent_tx)).await;
-        let mut c = Client::new();
-        c.t.set_acks_reads(true);
-        let mut opts = tcp_options(server.addr);
-        opts.bdp_probe = false;
-        let conn = c.connect(opts).await;
-        let id = c.start_unary(conn, "/source", b"");
+        let (_server, mut c, id, sent) = read_acking_source(COUNT, SIZE).await;
         // Paused before anything arrives: not even the unread allowance
         // goes back, so the server stops within the 64 KiB window.
         c.t.pause_reads(id);
